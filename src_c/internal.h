@@ -1,0 +1,45 @@
+/*
+ * internal.h -- private helpers shared by the kernel files (not installed).
+ */
+#ifndef STEFAST_INTERNAL_H
+#define STEFAST_INTERNAL_H
+
+#include <stdint.h>
+
+/*
+ * Runtime CPU dispatch. GCC builds several clones of each hot function
+ * (baseline x86-64, AVX2, AVX-512) and the dynamic loader picks one with
+ * cpuid at load time, so one portable wheel runs at native speed here and
+ * still runs on an x86-64 without AVX2. Elsewhere the attribute is empty and
+ * the compiler's default target is used. Define STEFAST_NO_DISPATCH to turn it
+ * off (the -march=native comparison build does).
+ *
+ * The clones give bitwise-identical results: the build uses
+ * -ffp-contract=off (no FMA contraction) and every reduction runs over a
+ * fixed number of lanes (STEFAST_LANES) in a fixed order, so a wider vector
+ * unit changes the speed, not the rounding.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__linux__) && !defined(STEFAST_NO_DISPATCH)
+#define STEFAST_DISPATCH __attribute__((target_clones("default", "avx2", "avx512f")))
+#else
+#define STEFAST_DISPATCH
+#endif
+
+#define STEFAST_LANES 16
+
+/*
+ * Batch chunking for threads. The chunk size depends on B only, never on
+ * the thread count, and chunk sums are combined in chunk order: that is what
+ * makes reductions bitwise identical for any number of threads.
+ */
+#define STEFAST_CHUNK_MIN 64
+#define STEFAST_MAX_CHUNKS 256
+
+static inline int64_t stefast_chunk_size(int64_t B)
+{
+    int64_t c = (B + STEFAST_MAX_CHUNKS - 1) / STEFAST_MAX_CHUNKS;
+    return c < STEFAST_CHUNK_MIN ? STEFAST_CHUNK_MIN : c;
+}
+
+#endif /* STEFAST_INTERNAL_H */

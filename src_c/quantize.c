@@ -1,0 +1,184 @@
+/*
+ * quantize.c -- b-bit quantized ReLU and its straight-through backward pass
+ * (MATH.md section 9).
+ *
+ * With L = 2^bits - 1 levels above zero and resolution alpha > 0, every
+ * output is alpha * k with an integer level k in {0, ..., L}:
+ *
+ *   ceil    (the paper's form)  k = clip(ceil(x / alpha), 0, L)
+ *           i.e. 0 for x <= 0, ceil(x/alpha) alpha up to (L-1) alpha, L alpha above;
+ *   nearest                     k = clip(floor(u) + [u - floor(u) >= 1/2], 0, L),
+ *           u = x / alpha, so ties go to the upper level.  u - floor(u) is exact
+ *           in floating point, unlike floor(u + 0.5).
+ *
+ * The clip is written with comparisons, not fmin/fmax, so that NaN passes
+ * through: quantized_relu(NaN) = NaN, +inf -> L alpha, -inf -> 0.
+ *
+ * Backward pass, for an upstream gradient g = dloss/dq:
+ *   grad_x[k]  = g[k] * mu'(x[k]), exactly 0 outside the surrogate's window
+ *                (even for inf/NaN g), windows:
+ *                identity 1, relu 1[x > 0], clipped_relu 1[0 < x < L alpha];
+ *   grad_alpha = sum_k g[k] * dq/dalpha(x[k]), summed in double, with
+ *     exact  dq/dalpha = k(x/alpha): q = alpha k(x/alpha) and k is piecewise
+ *            constant, so this is the true derivative wherever x is not on a
+ *            level boundary;
+ *     lsq    dq/dalpha = k - u inside 0 < x < L alpha, k outside (the LSQ /
+ *            straight-through convention that also lets the rounding move).
+ *   Terms whose dq/dalpha is exactly 0 contribute exactly 0; a NaN x gives a
+ *   NaN grad_alpha.
+ *
+ * Each `_f` function computes in float (u = x / alpha in float, as NumPy does
+ * for a float32 array), so the reference twin reproduces it bit for bit.
+ */
+#include <math.h>
+#include <stddef.h>
+
+#include "stefast.h"
+
+/* Shared argument check: bits in [1, 62], alpha finite and > 0, len >= 0. */
+static int check_args(int64_t len, int bits, double alpha)
+{
+    if (len < 0 || bits < 1 || bits > 62) return STEFAST_EINVAL;
+    if (!(alpha > 0.0) || !isfinite(alpha)) return STEFAST_EINVAL;
+    return STEFAST_OK;
+}
+
+/* Body of the forward loop, instantiated for double and float so that each
+ * precision keeps its own arithmetic; branch-free apart from the rounding
+ * switch, which is hoisted out of the loop. */
+#define QRELU_BODY(T, CEIL, FLOOR)                                          \
+    const T a = (T)alpha;                                                   \
+    const T L = (T)((((int64_t)1) << bits) - 1);                            \
+    int64_t i;                                                              \
+    if (rounding == STEFAST_ROUND_CEIL) {                                   \
+        for (i = 0; i < len; i++) {                                         \
+            T k = CEIL(x[i] / a);                                           \
+            k = k < (T)0 ? (T)0 : k;                                        \
+            k = k > L ? L : k;                                              \
+            out[i] = k * a;                                                 \
+        }                                                                   \
+    } else if (rounding == STEFAST_ROUND_NEAREST) {                         \
+        for (i = 0; i < len; i++) {                                         \
+            T u = x[i] / a;                                                 \
+            T f = FLOOR(u);                                                 \
+            T k = f + ((u - f) >= (T)0.5 ? (T)1 : (T)0);                    \
+            k = k < (T)0 ? (T)0 : k;                                        \
+            k = k > L ? L : k;                                              \
+            out[i] = k * a;                                                 \
+        }                                                                   \
+    } else {                                                                \
+        return STEFAST_EINVAL;                                              \
+    }                                                                       \
+    return STEFAST_OK;
+
+/*
+ * out[i] = quantized ReLU of x[i].
+ *   x:        IN, len values
+ *   out:      OUT, len values (may alias x)
+ *   len:      number of values, >= 0
+ *   bits:     bit width b in [1, 62]; L = 2^b - 1
+ *   alpha:    resolution, finite and > 0 (rounded to float by the _f twin)
+ *   rounding: STEFAST_ROUND_CEIL or STEFAST_ROUND_NEAREST
+ */
+int stefast_quantized_relu_d(const double *x, double *out, int64_t len,
+                             int bits, double alpha, stefast_rounding rounding)
+{
+    int st = check_args(len, bits, alpha);
+    if (st != STEFAST_OK) return st;
+    QRELU_BODY(double, ceil, floor)
+}
+
+int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
+                             int bits, double alpha, stefast_rounding rounding)
+{
+    int st = check_args(len, bits, alpha);
+    if (st != STEFAST_OK) return st;
+    if (!((float)alpha > 0.0f) || !isfinite((float)alpha)) return STEFAST_EINVAL;
+    QRELU_BODY(float, ceilf, floorf)
+}
+
+#undef QRELU_BODY
+
+/* Body of the backward pass: first the alpha-gradient sum (in double; it
+ * reads grad, which grad_x may alias, so it runs first), then the masked copy
+ * of grad, one simple loop per surrogate so that each vectorises. */
+#define QRELU_GRAD_BODY(T, CEIL, FLOOR)                                     \
+    const T a = (T)alpha;                                                   \
+    const T L = (T)((((int64_t)1) << bits) - 1);                            \
+    const T top = L * a; /* right end of the clipped_relu window */         \
+    const int lsq = alpha_grad == STEFAST_ALPHA_GRAD_LSQ;                   \
+    const int ceiling = rounding == STEFAST_ROUND_CEIL;                     \
+    int64_t i;                                                              \
+    if (rounding != STEFAST_ROUND_CEIL && rounding != STEFAST_ROUND_NEAREST) \
+        return STEFAST_EINVAL;                                              \
+    if (ste != STEFAST_STE_IDENTITY && ste != STEFAST_STE_RELU &&           \
+        ste != STEFAST_STE_CLIPPED_RELU)                                    \
+        return STEFAST_EINVAL;                                              \
+    if (alpha_grad != STEFAST_ALPHA_GRAD_EXACT && !lsq)                     \
+        return STEFAST_EINVAL;                                              \
+    if (grad_alpha != NULL) {                                               \
+        double acc = 0.0;                                                   \
+        for (i = 0; i < len; i++) {                                         \
+            const T u = x[i] / a;                                           \
+            const T f = FLOOR(u);                                           \
+            T k = ceiling ? CEIL(u) : f + ((u - f) >= (T)0.5 ? (T)1 : (T)0); \
+            T d;                                                            \
+            k = k < (T)0 ? (T)0 : k;                                        \
+            k = k > L ? L : k;                                              \
+            d = (lsq && x[i] > (T)0 && x[i] < top) ? k - u : k;             \
+            if (d != (T)0) acc += (double)grad[i] * (double)d;              \
+        }                                                                   \
+        *grad_alpha = acc;                                                  \
+    }                                                                       \
+    if (grad_x != NULL) {                                                   \
+        if (ste == STEFAST_STE_IDENTITY) {                                  \
+            for (i = 0; i < len; i++) grad_x[i] = grad[i];                  \
+        } else if (ste == STEFAST_STE_RELU) {                               \
+            for (i = 0; i < len; i++)                                       \
+                grad_x[i] = x[i] > (T)0 ? grad[i] : (T)0;                   \
+        } else {                                                            \
+            for (i = 0; i < len; i++)                                       \
+                grad_x[i] = (x[i] > (T)0 && x[i] < top) ? grad[i] : (T)0;   \
+        }                                                                   \
+    }                                                                       \
+    return STEFAST_OK;
+
+/*
+ * Straight-through backward pass of the quantized ReLU.
+ *   x:          IN, len values (the forward input)
+ *   grad:       IN, len values (dloss/dq at each output)
+ *   grad_x:     OUT, len values, may alias grad; NULL skips it
+ *   grad_alpha: OUT, one double, sum_i grad[i] dq/dalpha(x[i]); NULL skips it
+ *   len:        number of values, >= 0
+ *   bits:       bit width b in [1, 62]
+ *   alpha:      resolution, finite and > 0
+ *   rounding:   STEFAST_ROUND_CEIL or STEFAST_ROUND_NEAREST
+ *   ste:        STEFAST_STE_IDENTITY, _RELU or _CLIPPED_RELU; for this
+ *               function the clipped_relu window is 0 < x < L alpha
+ *               (hardtanh is rejected with STEFAST_EINVAL)
+ *   alpha_grad: STEFAST_ALPHA_GRAD_EXACT or STEFAST_ALPHA_GRAD_LSQ
+ */
+int stefast_quantized_relu_grad_d(const double *x, const double *grad,
+                                  double *grad_x, double *grad_alpha,
+                                  int64_t len, int bits, double alpha,
+                                  stefast_rounding rounding, stefast_ste ste,
+                                  stefast_alpha_grad alpha_grad)
+{
+    int st = check_args(len, bits, alpha);
+    if (st != STEFAST_OK) return st;
+    QRELU_GRAD_BODY(double, ceil, floor)
+}
+
+int stefast_quantized_relu_grad_f(const float *x, const float *grad,
+                                  float *grad_x, double *grad_alpha,
+                                  int64_t len, int bits, double alpha,
+                                  stefast_rounding rounding, stefast_ste ste,
+                                  stefast_alpha_grad alpha_grad)
+{
+    int st = check_args(len, bits, alpha);
+    if (st != STEFAST_OK) return st;
+    if (!((float)alpha > 0.0f) || !isfinite((float)alpha)) return STEFAST_EINVAL;
+    QRELU_GRAD_BODY(float, ceilf, floorf)
+}
+
+#undef QRELU_GRAD_BODY

@@ -1,0 +1,23 @@
+"""stefast: fast straight-through-estimator simulation for binarized and
+quantized two-layer networks (Yin et al., ICLR 2019), C kernels behind a
+NumPy-compatible API.
+
+Layers, top to bottom:
+    stefast/<topic>.py      public API, validation (stefast._validation)
+    stefast/_core.pyx       the one thin Cython layer (dtype dispatch, GIL release)
+    src_c/*.c, stefast.h    plain C kernels
+    stefast/reference.py    slow NumPy twins of every fast function
+"""
+
+from stefast._validation import STES
+from stefast.kernels import LossAndGrads, binarize, forward, loss_and_grads, sign, ste_grad
+
+# ---- analytic (population closed forms) ----
+
+# ---- quantized ReLU ----
+
+# ---- Monte Carlo ----
+
+# ---- coarse gradient descent ----
+
+__version__ = "0.1.0"

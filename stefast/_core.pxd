@@ -1,0 +1,75 @@
+# Declarations of src_c/stefast.h, mirrored once (see that header for the
+# meaning of every argument). Nothing else in the package declares C.
+from libc.stdint cimport int64_t
+
+cdef extern from "stefast.h" nogil:
+    ctypedef enum stefast_status:
+        STEFAST_OK
+        STEFAST_EINVAL
+        STEFAST_ENOMEM
+        STEFAST_EINTR
+
+    ctypedef enum stefast_ste:
+        STEFAST_STE_IDENTITY
+        STEFAST_STE_RELU
+        STEFAST_STE_CLIPPED_RELU
+        STEFAST_STE_HARDTANH
+
+    int stefast_binarize_d(const double *x, double *out, int64_t len)
+    int stefast_binarize_f(const float *x, float *out, int64_t len)
+    int stefast_sign_d(const double *x, double *out, int64_t len)
+    int stefast_sign_f(const float *x, float *out, int64_t len)
+    int stefast_ste_grad_d(const double *x, const double *grad, double *out,
+                           int64_t len, stefast_ste ste)
+    int stefast_ste_grad_f(const float *x, const float *grad, float *out,
+                           int64_t len, stefast_ste ste)
+
+    int stefast_forward_d(const double *Z, const double *v, const double *w,
+                          int64_t B, int64_t m, int64_t n, double *y, int threads)
+    int stefast_forward_f(const float *Z, const float *v, const float *w,
+                          int64_t B, int64_t m, int64_t n, float *y, int threads)
+    int stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
+                                 const double *v_star, const double *w_star,
+                                 int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                                 double *loss, double *grad_v, double *grad_w,
+                                 int threads)
+    int stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
+                                 const float *v_star, const float *w_star,
+                                 int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                                 float *loss, float *grad_v, float *grad_w,
+                                 int threads)
+    int stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double *w,
+                                     const double *v_star, const double *w_star,
+                                     int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                                     double *loss_sum, double *grad_v_sum,
+                                     double *grad_w_sum, int threads)
+    int stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
+                                     const float *v_star, const float *w_star,
+                                     int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                                     double *loss_sum, double *grad_v_sum,
+                                     double *grad_w_sum, int threads)
+
+# ---- quantized ReLU ----
+cdef extern from "stefast.h" nogil:
+    ctypedef enum stefast_rounding:
+        STEFAST_ROUND_CEIL
+        STEFAST_ROUND_NEAREST
+
+    ctypedef enum stefast_alpha_grad:
+        STEFAST_ALPHA_GRAD_EXACT
+        STEFAST_ALPHA_GRAD_LSQ
+
+    int stefast_quantized_relu_d(const double *x, double *out, int64_t len,
+                                 int bits, double alpha, stefast_rounding rounding)
+    int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
+                                 int bits, double alpha, stefast_rounding rounding)
+    int stefast_quantized_relu_grad_d(const double *x, const double *grad,
+                                      double *grad_x, double *grad_alpha,
+                                      int64_t len, int bits, double alpha,
+                                      stefast_rounding rounding, stefast_ste ste,
+                                      stefast_alpha_grad alpha_grad)
+    int stefast_quantized_relu_grad_f(const float *x, const float *grad,
+                                      float *grad_x, double *grad_alpha,
+                                      int64_t len, int bits, double alpha,
+                                      stefast_rounding rounding, stefast_ste ste,
+                                      stefast_alpha_grad alpha_grad)

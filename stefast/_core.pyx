@@ -1,0 +1,188 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The one Cython layer: C-contiguous buffers in, C kernels called without
+the GIL, status codes turned into exceptions.
+
+Callers (stefast.kernels and friends) have already validated shapes and
+dtypes and made the buffers contiguous; nothing here decides semantics. Each
+function takes flat 1-d buffers plus sizes, dispatches once on the fused
+dtype (float -> `_f` kernel, double -> `_d` kernel) and releases the GIL.
+"""
+from libc.stdint cimport int64_t
+
+from stefast._core cimport *
+
+ctypedef fused floating:
+    float
+    double
+
+STE_CODES = {
+    "identity": STEFAST_STE_IDENTITY,
+    "relu": STEFAST_STE_RELU,
+    "clipped_relu": STEFAST_STE_CLIPPED_RELU,
+    "hardtanh": STEFAST_STE_HARDTANH,
+}
+
+
+cdef int check_status(int status) except -1:
+    if status == STEFAST_OK:
+        return 0
+    if status == STEFAST_ENOMEM:
+        raise MemoryError("stefast kernel could not allocate its scratch memory")
+    if status == STEFAST_EINTR:
+        raise KeyboardInterrupt
+    raise ValueError(f"stefast kernel rejected its arguments (status {status})")
+
+
+def binarize(const floating[::1] x,   # IN
+             floating[::1] out):      # OUT
+    cdef int status = 0
+    cdef int64_t n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is double:
+            status = stefast_binarize_d(&x[0], &out[0], n)
+        else:
+            status = stefast_binarize_f(&x[0], &out[0], n)
+    check_status(status)
+
+
+def sign(const floating[::1] x,   # IN
+         floating[::1] out):      # OUT
+    cdef int status = 0
+    cdef int64_t n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is double:
+            status = stefast_sign_d(&x[0], &out[0], n)
+        else:
+            status = stefast_sign_f(&x[0], &out[0], n)
+    check_status(status)
+
+
+def ste_grad(const floating[::1] x,      # IN
+             const floating[::1] grad,   # IN
+             floating[::1] out,          # OUT
+             int ste):
+    cdef int status = 0
+    cdef int64_t n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is double:
+            status = stefast_ste_grad_d(&x[0], &grad[0], &out[0], n, <stefast_ste>ste)
+        else:
+            status = stefast_ste_grad_f(&x[0], &grad[0], &out[0], n, <stefast_ste>ste)
+    check_status(status)
+
+
+def forward(const floating[::1] Z,   # IN  (B*m*n)
+            const floating[::1] v,   # IN  (m)
+            const floating[::1] w,   # IN  (n)
+            floating[::1] y,         # OUT (B)
+            int64_t B, int64_t m, int64_t n, int threads):
+    cdef int status = 0
+    if B == 0:
+        return
+    with nogil:
+        if floating is double:
+            status = stefast_forward_d(&Z[0], &v[0], &w[0], B, m, n, &y[0], threads)
+        else:
+            status = stefast_forward_f(&Z[0], &v[0], &w[0], B, m, n, &y[0], threads)
+    check_status(status)
+
+
+def loss_and_grads(const floating[::1] Z,        # IN  (B*m*n)
+                   const floating[::1] v,        # IN  (m)
+                   const floating[::1] w,        # IN  (n)
+                   const floating[::1] v_star,   # IN  (m)
+                   const floating[::1] w_star,   # IN  (n)
+                   floating[::1] loss,           # OUT (B)
+                   floating[::1] grad_v,         # OUT (B*m)
+                   floating[::1] grad_w,         # OUT (B*n)
+                   int64_t B, int64_t m, int64_t n, int ste, int threads):
+    cdef int status = 0
+    if B == 0:
+        return
+    with nogil:
+        if floating is double:
+            status = stefast_loss_and_grads_d(
+                &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
+                <stefast_ste>ste, &loss[0], &grad_v[0], &grad_w[0], threads)
+        else:
+            status = stefast_loss_and_grads_f(
+                &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
+                <stefast_ste>ste, &loss[0], &grad_v[0], &grad_w[0], threads)
+    check_status(status)
+
+
+def loss_and_grads_sum(const floating[::1] Z,        # IN  (B*m*n)
+                       const floating[::1] v,        # IN  (m)
+                       const floating[::1] w,        # IN  (n)
+                       const floating[::1] v_star,   # IN  (m)
+                       const floating[::1] w_star,   # IN  (n)
+                       double[::1] sums,             # OUT (1 + m + n): loss, grad_v, grad_w
+                       int64_t B, int64_t m, int64_t n, int ste, int threads):
+    cdef int status = 0
+    cdef const floating *Zp = NULL
+    if B > 0:
+        Zp = &Z[0]
+    with nogil:
+        if floating is double:
+            status = stefast_loss_and_grads_sum_d(
+                Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
+                <stefast_ste>ste, &sums[0], &sums[1], &sums[1 + m], threads)
+        else:
+            status = stefast_loss_and_grads_sum_f(
+                Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
+                <stefast_ste>ste, &sums[0], &sums[1], &sums[1 + m], threads)
+    check_status(status)
+
+
+# ---- quantized ReLU ----
+ROUNDING_CODES = {"ceil": STEFAST_ROUND_CEIL, "nearest": STEFAST_ROUND_NEAREST}
+ALPHA_GRAD_CODES = {"exact": STEFAST_ALPHA_GRAD_EXACT, "lsq": STEFAST_ALPHA_GRAD_LSQ}
+
+
+def quantized_relu(const floating[::1] x,   # IN
+                   floating[::1] out,       # OUT (may alias x)
+                   int bits, double alpha, int rounding):
+    cdef int status = 0
+    cdef int64_t n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if floating is double:
+            status = stefast_quantized_relu_d(&x[0], &out[0], n, bits, alpha,
+                                              <stefast_rounding>rounding)
+        else:
+            status = stefast_quantized_relu_f(&x[0], &out[0], n, bits, alpha,
+                                              <stefast_rounding>rounding)
+    check_status(status)
+
+
+def quantized_relu_grad(const floating[::1] x,      # IN
+                        const floating[::1] grad,   # IN
+                        floating[::1] grad_x,       # OUT (may alias grad)
+                        int bits, double alpha, int rounding, int ste,
+                        int alpha_grad):
+    """Fills grad_x and returns sum_i grad[i] dq/dalpha(x[i]) as a double."""
+    cdef int status = 0
+    cdef double grad_alpha = 0.0
+    cdef int64_t n = x.shape[0]
+    if n == 0:
+        return 0.0
+    with nogil:
+        if floating is double:
+            status = stefast_quantized_relu_grad_d(
+                &x[0], &grad[0], &grad_x[0], &grad_alpha, n, bits, alpha,
+                <stefast_rounding>rounding, <stefast_ste>ste,
+                <stefast_alpha_grad>alpha_grad)
+        else:
+            status = stefast_quantized_relu_grad_f(
+                &x[0], &grad[0], &grad_x[0], &grad_alpha, n, bits, alpha,
+                <stefast_rounding>rounding, <stefast_ste>ste,
+                <stefast_alpha_grad>alpha_grad)
+    check_status(status)
+    return grad_alpha

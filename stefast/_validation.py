@@ -1,0 +1,143 @@
+"""Argument checks shared by the fast path and the reference.
+
+Every message names the argument, what was expected and what was received,
+so a user reads "v has length 5 but Z has 7 rows (Z.shape[-2])" instead of a
+Cython buffer error. Nothing here computes a result.
+"""
+
+import operator
+import os
+
+import numpy as np
+
+STES = ("identity", "relu", "clipped_relu", "hardtanh")
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def result_dtype(*arrays_and_names):
+    """float32 if every input is float32, else float64 (NumPy promotion)."""
+    dtypes = []
+    for a, name in arrays_and_names:
+        dt = a.dtype
+        if dt.kind == "c":
+            raise TypeError(f"{name} must be real, got complex dtype {dt}")
+        if dt.kind not in "biuf":
+            raise TypeError(f"{name} must have a real numeric dtype, got dtype {dt}")
+        dtypes.append(dt)
+    dt = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+    return np.dtype(np.float32) if dt == np.float32 else np.dtype(np.float64)
+
+
+def _asarray(x, name):
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be array-like of real numbers: {exc}") from None
+
+
+def as_float_array(x, name):
+    """x as a float32/float64 array (float32 stays, other reals become float64)."""
+    a = _asarray(x, name)
+    return a.astype(result_dtype((a, name)), copy=False)
+
+
+def as_float_arrays(*named):
+    """Several inputs converted to one common float dtype (NumPy promotion)."""
+    arrays = [(_asarray(x, name), name) for name, x in named]
+    dt = result_dtype(*arrays)
+    return tuple(a.astype(dt, copy=False) for a, _ in arrays)
+
+
+def check_same_shape(a, a_name, b, b_name):
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{b_name} must have the shape of {a_name} {a.shape}, got shape {b.shape}"
+        )
+
+
+def check_ste(ste):
+    if not isinstance(ste, str) or ste not in STES:
+        raise ValueError(f"ste must be one of {', '.join(map(repr, STES))}; got {ste!r}")
+    return ste
+
+
+def check_reduce(reduce):
+    if not isinstance(reduce, str) or reduce not in REDUCTIONS:
+        raise ValueError(
+            f"reduce must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduce!r}"
+        )
+    return reduce
+
+
+def check_threads(threads):
+    """None means every core; otherwise a positive integer."""
+    if threads is None:
+        return os.cpu_count() or 1
+    try:
+        t = operator.index(threads)
+    except TypeError:
+        raise TypeError(
+            f"threads must be None or a positive integer, got {type(threads).__name__}"
+        ) from None
+    if t < 1:
+        raise ValueError(f"threads must be None or a positive integer, got {t}")
+    return t
+
+
+def check_positive_int(value, name, minimum=1):
+    try:
+        k = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if k < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {k}")
+    return k
+
+
+def check_model_inputs(Z, v, w, v_star=None, w_star=None):
+    """Validate Z (m, n) or (B, m, n), v (m,), w (n,) [, v_star (m,), w_star (n,)].
+
+    Returns the arrays converted to one common float dtype. m and n must be
+    >= 1; an empty batch (B = 0) is allowed.
+    """
+    named = [("Z", Z), ("v", v), ("w", w)]
+    if v_star is not None or w_star is not None:
+        named += [("v_star", v_star), ("w_star", w_star)]
+    arrays = as_float_arrays(*named)
+    Z = arrays[0]
+    if Z.ndim not in (2, 3):
+        raise ValueError(
+            f"Z must have shape (m, n) or (B, m, n), got {Z.ndim}-d array of shape {Z.shape}"
+        )
+    m, n = Z.shape[-2:]
+    if m == 0 or n == 0:
+        raise ValueError(f"Z must have m >= 1 rows and n >= 1 columns, got shape {Z.shape}")
+    for (name, _), a in zip(named[1:], arrays[1:]):
+        length, what = (m, "rows (Z.shape[-2])") if name.startswith("v") else (n, "columns (Z.shape[-1])")
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be 1-d of length {length}, got shape {a.shape}")
+        if a.shape[0] != length:
+            raise ValueError(f"{name} has length {a.shape[0]} but Z has {length} {what}")
+    return arrays
+
+
+def check_out(out, shape, dtype, name="out"):
+    """out must be a writeable ndarray of exactly this shape and dtype."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got dtype {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got shape {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only; pass a writeable array")
+    return out
+
+
+def deliver(result, out, name="out"):
+    """Return result, or copy it into a validated out and return out."""
+    if out is None:
+        return result
+    check_out(out, result.shape, result.dtype, name)
+    out[...] = result
+    return out

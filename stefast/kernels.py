@@ -1,0 +1,241 @@
+"""Public API of the binarized model's kernels (C, through stefast._core).
+
+Conventions, shared with ``stefast.reference``:
+
+* dtypes: float32 inputs compute in float32 and float64 in float64; any
+  other real dtype (ints, bool) becomes float64, and mixed inputs follow
+  NumPy promotion (float32 with float64 gives float64). Complex and object
+  inputs raise TypeError.
+* ``sigma(x) = 1[x > 0]``: sigma(0) = 0 and sigma(NaN) = 0.
+* surrogate windows mu'(x) (``stefast.STES``): identity 1, relu 1[x > 0],
+  clipped_relu 1[0 < x < 1] (both ends open), hardtanh 1[-1 <= x <= 1]
+  (both ends closed). Outside its window the gradient is exactly 0, even
+  where the incoming gradient is inf or NaN.
+* any memory layout is accepted (strided, transposed, Fortran, read-only);
+  inputs are never modified. ``out=`` must have the result's exact shape
+  and dtype and be writeable; it is returned.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from stefast import _core
+from stefast import _validation as val
+
+
+class LossAndGrads(NamedTuple):
+    """Sample loss r^2/2, exact dl/dv and coarse gradient g_mu (MATH.md section 2)."""
+
+    loss: np.ndarray
+    grad_v: np.ndarray
+    grad_w: np.ndarray
+
+
+def _flat(a):
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _elementwise_out(x, out):
+    """A contiguous buffer to write into, and what to return."""
+    if out is None:
+        result = np.empty(x.shape, dtype=x.dtype)
+        return result, result
+    val.check_out(out, x.shape, x.dtype)
+    if out.flags.c_contiguous:
+        return out, out
+    return np.empty(x.shape, dtype=x.dtype), out
+
+
+def _finish(buffer, out):
+    if out is not None and buffer is not out:
+        out[...] = buffer
+        return out
+    return buffer
+
+
+def binarize(x, out=None):
+    """Binary activation sigma(x) = 1[x > 0], elementwise.
+
+    Parameters
+    ----------
+    x : array_like
+        Real input; float32 stays float32, other reals become float64.
+    out : ndarray, optional
+        Writeable array of x's shape and float dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        1 where x > 0, else 0 (so sigma(0) = 0 and sigma(NaN) = 0).
+
+    Examples
+    --------
+    >>> import stefast
+    >>> stefast.binarize([-1.0, 0.0, 2.5])
+    array([0., 0., 1.])
+    """
+    x = val.as_float_array(x, "x")
+    buffer, out = _elementwise_out(x, out)
+    _core.binarize(_flat(x), buffer.reshape(-1))
+    return _finish(buffer, out)
+
+
+def sign(x, out=None):
+    """Sign with sign(0) = +1: +1 where x >= 0, -1 where x < 0, NaN for NaN.
+
+    The binarized-network convention (never 0), unlike ``numpy.sign``.
+
+    Examples
+    --------
+    >>> import stefast
+    >>> stefast.sign([-2.0, 0.0, 3.0])
+    array([-1.,  1.,  1.])
+    """
+    x = val.as_float_array(x, "x")
+    buffer, out = _elementwise_out(x, out)
+    _core.sign(_flat(x), buffer.reshape(-1))
+    return _finish(buffer, out)
+
+
+def ste_grad(x, grad, ste="relu", out=None):
+    """Straight-through backward pass: ``grad * mu'(x)`` elementwise.
+
+    Parameters
+    ----------
+    x : array_like
+        Pre-activations where the surrogate derivative is evaluated.
+    grad : array_like
+        Incoming gradient, same shape as x.
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+        Surrogate: identity 1; relu 1[x > 0]; clipped_relu 1[0 < x < 1]
+        (open ends); hardtanh 1[-1 <= x <= 1] (closed ends).
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+        grad where x is inside the window, exactly 0 outside (also for
+        inf/NaN grad). NaN x is outside every window but identity's.
+
+    Examples
+    --------
+    >>> import stefast
+    >>> stefast.ste_grad([-0.5, 0.5, 1.5], [1.0, 2.0, 3.0], ste="clipped_relu")
+    array([0., 2., 0.])
+    """
+    x, grad = val.as_float_arrays(("x", x), ("grad", grad))
+    val.check_same_shape(x, "x", grad, "grad")
+    code = _core.STE_CODES[val.check_ste(ste)]
+    buffer, out = _elementwise_out(grad, out)
+    _core.ste_grad(_flat(x), _flat(grad), buffer.reshape(-1), code)
+    return _finish(buffer, out)
+
+
+def forward(Z, v, w):
+    """Prediction y = v^T sigma(Z w) of the binarized two-layer network.
+
+    Parameters
+    ----------
+    Z : array_like, shape (m, n) or (B, m, n)
+        Input patches (rows z_i), one sample or a batch.
+    v : array_like, shape (m,)
+        Second-layer weights.
+    w : array_like, shape (n,)
+        Shared first-layer filter.
+
+    Returns
+    -------
+    float or ndarray of shape (B,)
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> Z = np.array([[1.0, 0.0], [0.0, -1.0]])
+    >>> float(stefast.forward(Z, v=[2.0, 3.0], w=[1.0, 1.0]))
+    2.0
+    """
+    Z, v, w = val.check_model_inputs(Z, v, w)
+    single = Z.ndim == 2
+    B = 1 if single else Z.shape[0]
+    m, n = Z.shape[-2:]
+    y = np.empty(B, dtype=Z.dtype)
+    _core.forward(_flat(Z), _flat(v), _flat(w), y, B, m, n, val.check_threads(None))
+    return y[0] if single else y
+
+
+def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", threads=None):
+    """Sample loss, exact gradient in v and STE coarse gradient in w.
+
+    For each sample Z (m x n) with residual r = v^T sigma(Zw) - v*^T sigma(Zw*)
+    (MATH.md section 2): loss = r^2/2, grad_v = sigma(Zw) r (exact),
+    grad_w = Z^T (mu'(Zw) * v) r (the coarse gradient g_mu).
+
+    Parameters
+    ----------
+    Z : array_like, shape (m, n) or (B, m, n)
+    v, v_star : array_like, shape (m,)
+        Student and teacher second-layer weights.
+    w, w_star : array_like, shape (n,)
+        Student and teacher filters.
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    reduce : {"mean", "sum", "none"}
+        "mean"/"sum" over the batch give shapes (), (m,), (n,); "none"
+        gives (B,), (B, m), (B, n) (or (), (m,), (n,) for a single Z).
+        Batch sums are accumulated in float64 whatever the input dtype, then
+        returned in the input dtype. The mean of an empty batch is an error.
+    threads : int, optional
+        Threads over the batch; None uses every core. The result is bitwise
+        identical for any value.
+
+    Returns
+    -------
+    LossAndGrads
+        Named tuple (loss, grad_v, grad_w).
+
+    Notes
+    -----
+    Each sample is computed in the input precision (dot products over 16
+    fixed lanes, so every CPU dispatch path rounds the same way). A NaN in
+    a row of Z makes that row inactive (sigma(NaN) = 0) and, through Z^T a,
+    propagates NaN into that sample's grad_w.
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.standard_normal((1000, 4, 6))
+    >>> v, w = np.ones(4), np.ones(6)
+    >>> out = stefast.loss_and_grads(Z, v, w, v, w)   # student == teacher
+    >>> float(out.loss), out.grad_w.shape
+    (0.0, (6,))
+    """
+    Z, v, w, v_star, w_star = val.check_model_inputs(Z, v, w, v_star, w_star)
+    code = _core.STE_CODES[val.check_ste(ste)]
+    reduce = val.check_reduce(reduce)
+    threads = val.check_threads(threads)
+    single = Z.ndim == 2
+    B = 1 if single else Z.shape[0]
+    m, n = Z.shape[-2:]
+    dt = Z.dtype
+    args = (_flat(Z), _flat(v), _flat(w), _flat(v_star), _flat(w_star))
+
+    if reduce == "none":
+        loss = np.empty(B, dtype=dt)
+        grad_v = np.empty((B, m), dtype=dt)
+        grad_w = np.empty((B, n), dtype=dt)
+        _core.loss_and_grads(*args, loss, grad_v.reshape(-1), grad_w.reshape(-1),
+                             B, m, n, code, threads)
+        if single:
+            return LossAndGrads(loss[0], grad_v[0], grad_w[0])
+        return LossAndGrads(loss, grad_v, grad_w)
+
+    if reduce == "mean" and B == 0:
+        raise ValueError("Z has an empty batch (B = 0): the mean is undefined; "
+                         "use reduce='sum' or 'none'")
+    sums = np.empty(1 + m + n, dtype=np.float64)
+    _core.loss_and_grads_sum(*args, sums, B, m, n, code, threads)
+    if reduce == "mean":
+        sums /= B
+    sums = sums.astype(dt)
+    return LossAndGrads(sums[0], sums[1:1 + m], sums[1 + m:])

@@ -1,0 +1,96 @@
+"""Slow, readable NumPy twins of every fast stefast function.
+
+Each function here has the same signature and the same conventions as its
+fast twin (exported from the top-level ``stefast`` package) and is written to
+read like ``MATH.md``, not to be fast. Tests compare the two; benchmarks
+report "reference time / fast time".
+
+Validation is shared with the fast path (``stefast._validation``), so both
+raise the same errors on the same bad input.
+"""
+
+import numpy as np
+
+from stefast import _validation as val
+from stefast.kernels import LossAndGrads
+
+__all__ = [
+    "binarize",
+    "sign",
+    "ste_grad",
+    "forward",
+    "loss_and_grads",
+]
+
+
+def _ste_derivative(x, ste):
+    """mu'(x) for the named surrogate, as a boolean mask of x's shape (NaN is outside)."""
+    if ste == "identity":
+        return np.ones(x.shape, dtype=bool)
+    if ste == "relu":
+        return x > 0
+    if ste == "clipped_relu":
+        return (x > 0) & (x < 1)
+    if ste == "hardtanh":
+        return np.abs(x) <= 1
+    raise AssertionError(ste)  # validated before
+
+
+def binarize(x, out=None):
+    x = val.as_float_array(x, "x")
+    result = (x > 0).astype(x.dtype)
+    return val.deliver(result, out, "out")
+
+
+def sign(x, out=None):
+    x = val.as_float_array(x, "x")
+    result = np.where(x >= 0, 1, -1).astype(x.dtype)
+    result[np.isnan(x)] = np.nan
+    return val.deliver(result, out, "out")
+
+
+def ste_grad(x, grad, ste="relu", out=None):
+    x, grad = val.as_float_arrays(("x", x), ("grad", grad))
+    val.check_same_shape(x, "x", grad, "grad")
+    ste = val.check_ste(ste)
+    # outside the window the gradient is blocked: exactly 0, even for inf/NaN grad
+    result = np.where(_ste_derivative(x, ste), grad, 0).astype(grad.dtype)
+    return val.deliver(result, out, "out")
+
+
+def forward(Z, v, w):
+    Z, v, w = val.check_model_inputs(Z, v, w)
+    sigma = (Z @ w > 0).astype(Z.dtype)  # (..., m)
+    y = sigma @ v
+    return y[()] if Z.ndim == 2 else y
+
+
+def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", threads=None):
+    Z, v, w, v_star, w_star = val.check_model_inputs(Z, v, w, v_star, w_star)
+    ste = val.check_ste(ste)
+    reduce = val.check_reduce(reduce)
+    val.check_threads(threads)
+    single = Z.ndim == 2
+    Zb = Z[None] if single else Z  # (B, m, n)
+
+    Zw = Zb @ w  # (B, m)
+    Zw_star = Zb @ w_star
+    sigma = (Zw > 0).astype(Z.dtype)
+    sigma_star = (Zw_star > 0).astype(Z.dtype)
+    r = sigma @ v - sigma_star @ v_star  # residual, (B,)
+
+    loss = 0.5 * r * r
+    grad_v = sigma * r[:, None]  # exact dl/dv
+    a = np.where(_ste_derivative(Zw, ste), v * r[:, None], 0)  # (mu'(Zw) . v) r
+    grad_w = np.einsum("bmn,bm->bn", Zb, a)  # coarse gradient Z^T a
+
+    if reduce == "none":
+        if single:
+            return LossAndGrads(loss[0], grad_v[0], grad_w[0])
+        return LossAndGrads(loss, grad_v, grad_w)
+    # batch reductions accumulate in float64, then return in the input dtype
+    total = [np.sum(q.astype(np.float64), axis=0) for q in (loss, grad_v, grad_w)]
+    if reduce == "mean":
+        total = [t / Zb.shape[0] for t in total]
+    loss_t, gv, gw = (np.asarray(t, dtype=Z.dtype) for t in total)
+    return LossAndGrads(loss_t[()], gv, gw)
