@@ -16,7 +16,7 @@
  *
  * The clones give bitwise-identical results: the build uses
  * -ffp-contract=off (no FMA contraction) and every reduction runs over a
- * fixed number of lanes (STEFAST_LANES) in a fixed order, so a wider vector
+ * fixed number of lanes (sample_impl.h) in a fixed order, so a wider vector
  * unit changes the speed, not the rounding.
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
@@ -26,7 +26,13 @@
 #define STEFAST_DISPATCH
 #endif
 
-#define STEFAST_LANES 16
+/* Helpers called from a dispatched function must be inlined into each clone
+ * to be compiled for its instruction set; a plain `inline` is only a hint. */
+#if defined(__GNUC__)
+#define STEFAST_INLINE static inline __attribute__((always_inline))
+#else
+#define STEFAST_INLINE static inline
+#endif
 
 /*
  * Batch chunking for threads. The chunk size depends on B only, never on

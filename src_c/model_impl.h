@@ -6,92 +6,17 @@
 #define CAT(a, b) CAT_(a, b)
 #define FN(name) CAT(name, SUF)
 
-/* Pairwise sum of the lanes, in a fixed order. */
-static inline T FN(lane_sum_)(T *acc)
-{
-    for (int h = STEFAST_LANES / 2; h > 0; h /= 2)
-        for (int k = 0; k < h; k++) acc[k] += acc[k + h];
-    return acc[0];
-}
-
-/* z.w over n values, STEFAST_LANES independent partial sums. */
-static inline T FN(dot_)(const T *restrict z, const T *restrict w, int64_t n)
-{
-    T acc[STEFAST_LANES] = {0};
-    int64_t j = 0;
-    for (; j + STEFAST_LANES <= n; j += STEFAST_LANES)
-        for (int k = 0; k < STEFAST_LANES; k++) acc[k] += z[j + k] * w[j + k];
-    for (int k = 0; j + k < n; k++) acc[k] += z[j + k] * w[j + k];
-    return FN(lane_sum_)(acc);
-}
-
-/* z.w and z.ws in one pass over z. */
-static inline void FN(dot2_)(const T *restrict z, const T *restrict w,
-                             const T *restrict ws, int64_t n, T *d, T *ds)
-{
-    T acc[STEFAST_LANES] = {0}, accs[STEFAST_LANES] = {0};
-    int64_t j = 0;
-    for (; j + STEFAST_LANES <= n; j += STEFAST_LANES)
-        for (int k = 0; k < STEFAST_LANES; k++) {
-            acc[k] += z[j + k] * w[j + k];
-            accs[k] += z[j + k] * ws[j + k];
-        }
-    for (int k = 0; j + k < n; k++) {
-        acc[k] += z[j + k] * w[j + k];
-        accs[k] += z[j + k] * ws[j + k];
-    }
-    *d = FN(lane_sum_)(acc);
-    *ds = FN(lane_sum_)(accs);
-}
-
-static inline int FN(in_window_)(T x, stefast_ste ste)
-{
-    switch (ste) {
-    case STEFAST_STE_IDENTITY: return 1;
-    case STEFAST_STE_RELU: return x > 0;
-    case STEFAST_STE_CLIPPED_RELU: return x > 0 && x < 1;
-    default: return x >= -1 && x <= 1; /* STEFAST_STE_HARDTANH */
-    }
-}
-
-/*
- * One sample: Z (m, n) IN; zw (m) scratch; loss (1), grad_v (m), grad_w (n)
- * OUT in T. Returns nothing: every input is valid here.
- */
-static inline void FN(sample_)(const T *restrict Z, const T *restrict v,
-                               const T *restrict w, const T *restrict vs,
-                               const T *restrict ws, int64_t m, int64_t n,
-                               stefast_ste ste, T *restrict zw, T *restrict loss,
-                               T *restrict grad_v, T *restrict grad_w)
-{
-    T y = 0, y_star = 0;
-    for (int64_t i = 0; i < m; i++) {
-        T d, ds;
-        FN(dot2_)(Z + i * n, w, ws, n, &d, &ds);
-        zw[i] = d;
-        if (d > 0) y += v[i];
-        if (ds > 0) y_star += vs[i];
-    }
-    const T r = y - y_star;
-    *loss = (T)0.5 * r * r;
-    for (int64_t j = 0; j < n; j++) grad_w[j] = 0;
-    for (int64_t i = 0; i < m; i++) {
-        grad_v[i] = zw[i] > 0 ? r : (T)0;
-        const T a = FN(in_window_)(zw[i], ste) ? v[i] * r : (T)0;
-        const T *restrict z = Z + i * n;
-        for (int64_t j = 0; j < n; j++) grad_w[j] += a * z[j];
-    }
-}
+#include "sample_impl.h"
 
 /* Samples [b0, b1) of the batch, written per sample. */
 STEFAST_DISPATCH
 static void FN(chunk_per_sample_)(const T *Z, const T *v, const T *w, const T *vs,
                                   const T *ws, int64_t b0, int64_t b1, int64_t m,
-                                  int64_t n, stefast_ste ste, T *zw, T *loss,
-                                  T *grad_v, T *grad_w)
+                                  int64_t n, stefast_ste ste, int64_t *idx, T *zw,
+                                  T *loss, T *grad_v, T *grad_w)
 {
     for (int64_t b = b0; b < b1; b++)
-        FN(sample_)(Z + b * m * n, v, w, vs, ws, m, n, ste, zw, loss + b,
+        FN(sample_)(Z + b * m * n, v, w, vs, ws, m, n, ste, idx, zw, loss + b,
                     grad_v + b * m, grad_w + b * n);
 }
 
@@ -99,13 +24,14 @@ static void FN(chunk_per_sample_)(const T *Z, const T *v, const T *w, const T *v
 STEFAST_DISPATCH
 static void FN(chunk_sum_)(const T *Z, const T *v, const T *w, const T *vs,
                            const T *ws, int64_t b0, int64_t b1, int64_t m,
-                           int64_t n, stefast_ste ste, T *scratch, double *acc)
+                           int64_t n, stefast_ste ste, int64_t *idx, T *scratch,
+                           double *acc)
 {
     T *zw = scratch, *gv = scratch + m, *gw = scratch + 2 * m;
     T loss;
     memset(acc, 0, (size_t)(1 + m + n) * sizeof(double));
     for (int64_t b = b0; b < b1; b++) {
-        FN(sample_)(Z + b * m * n, v, w, vs, ws, m, n, ste, zw, &loss, gv, gw);
+        FN(sample_)(Z + b * m * n, v, w, vs, ws, m, n, ste, idx, zw, &loss, gv, gw);
         acc[0] += loss;
         for (int64_t i = 0; i < m; i++) acc[1 + i] += gv[i];
         for (int64_t j = 0; j < n; j++) acc[1 + m + j] += gw[j];
@@ -119,8 +45,7 @@ static void FN(chunk_forward_)(const T *Z, const T *v, const T *w, int64_t b0,
     for (int64_t b = b0; b < b1; b++) {
         const T *Zb = Z + b * m * n;
         T s = 0;
-        for (int64_t i = 0; i < m; i++)
-            if (FN(dot_)(Zb + i * n, w, n) > 0) s += v[i];
+        for (int64_t i = 0; i < m; i++) s += FN(dot_)(Zb + i * n, w, n) > 0 ? v[i] : (T)0;
         y[b] = s;
     }
 }
@@ -159,7 +84,8 @@ int FN(stefast_loss_and_grads)(const T *Z, const T *v, const T *w, const T *v_st
 #pragma omp parallel num_threads(threads)
     {
         T *zw = malloc((size_t)m * sizeof(T));
-        if (zw == NULL) {
+        int64_t *idx = malloc((size_t)m * sizeof(int64_t));
+        if (zw == NULL || idx == NULL) {
 #pragma omp atomic write
             status = STEFAST_ENOMEM;
         }
@@ -167,11 +93,12 @@ int FN(stefast_loss_and_grads)(const T *Z, const T *v, const T *w, const T *v_st
 #pragma omp for schedule(dynamic, 1)
         for (int64_t c = 0; c < nchunks; c++) {
             const int64_t b0 = c * chunk, b1 = b0 + chunk < B ? b0 + chunk : B;
-            if (zw != NULL)
-                FN(chunk_per_sample_)(Z, v, w, v_star, w_star, b0, b1, m, n, ste, zw,
-                                      loss, grad_v, grad_w);
+            if (zw != NULL && idx != NULL)
+                FN(chunk_per_sample_)(Z, v, w, v_star, w_star, b0, b1, m, n, ste, idx,
+                                      zw, loss, grad_v, grad_w);
         }
         free(zw);
+        free(idx);
     }
     return status;
 }
@@ -191,18 +118,20 @@ int FN(stefast_loss_and_grads_sum)(const T *Z, const T *v, const T *w, const T *
 #pragma omp parallel num_threads(threads)
     {
         T *scratch = malloc((size_t)(2 * m + n) * sizeof(T));
-        if (scratch == NULL) {
+        int64_t *idx = malloc((size_t)m * sizeof(int64_t));
+        if (scratch == NULL || idx == NULL) {
 #pragma omp atomic write
             status = STEFAST_ENOMEM;
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t c = 0; c < nchunks; c++) {
             const int64_t b0 = c * chunk, b1 = b0 + chunk < B ? b0 + chunk : B;
-            if (scratch != NULL)
-                FN(chunk_sum_)(Z, v, w, v_star, w_star, b0, b1, m, n, ste, scratch,
-                               partial + c * width);
+            if (scratch != NULL && idx != NULL)
+                FN(chunk_sum_)(Z, v, w, v_star, w_star, b0, b1, m, n, ste, idx,
+                               scratch, partial + c * width);
         }
         free(scratch);
+        free(idx);
     }
     /* combine in chunk order: the thread count cannot change the rounding */
     *loss_sum = 0;

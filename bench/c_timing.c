@@ -1,0 +1,69 @@
+/*
+ * c_timing.c -- times stefast_loss_and_grads_sum_{d,f} from plain C, so the
+ * same kernel source can be compared across compiler flags (the default
+ * dispatching build vs -march=native) in one benchmark run. Built and run by
+ * bench/test_bench_core.py; not part of the library.
+ *
+ * usage: c_timing m n megabytes dtype(d|f) repeats
+ * prints: best ns per element of Z over the repeats, single thread
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "stefast.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* deterministic, roughly symmetric values in (-2, 2) */
+static double pseudo(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return ((double)(*state >> 11) / 9007199254740992.0) * 4.0 - 2.0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s m n megabytes d|f repeats\n", argv[0]);
+        return 2;
+    }
+    const int64_t m = atoll(argv[1]), n = atoll(argv[2]);
+    const double mb = atof(argv[3]);
+    const int dbl = argv[4][0] == 'd', repeats = atoi(argv[5]);
+    const size_t elem = dbl ? sizeof(double) : sizeof(float);
+    const int64_t B = (int64_t)(mb * 1e6 / (double)(m * n * elem)) + 1;
+    const int64_t len = B * m * n;
+    void *Z = malloc((size_t)len * elem);
+    double vec[4][4096], sums[1 + 2 * 4096];
+    float vecf[4][4096];
+    if (Z == NULL || m > 4096 || n > 4096) return 1;
+    uint64_t state = 42;
+    for (int64_t k = 0; k < len; k++) {
+        double x = pseudo(&state);
+        if (dbl) ((double *)Z)[k] = x; else ((float *)Z)[k] = (float)x;
+    }
+    for (int a = 0; a < 4; a++)
+        for (int k = 0; k < 4096; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
+    double best = 1e300;
+    for (int rep = 0; rep < repeats; rep++) {
+        double t0 = now();
+        int status = dbl
+            ? stefast_loss_and_grads_sum_d(Z, vec[0], vec[1], vec[2], vec[3], B, m, n,
+                                           STEFAST_STE_RELU, sums, sums + 1, sums + 1 + m, 1)
+            : stefast_loss_and_grads_sum_f(Z, vecf[0], vecf[1], vecf[2], vecf[3], B, m, n,
+                                           STEFAST_STE_RELU, sums, sums + 1, sums + 1 + m, 1);
+        double t = now() - t0;
+        if (status != STEFAST_OK) return 1;
+        if (t < best) best = t;
+    }
+    printf("%.4f\n", best / (double)len * 1e9);
+    free(Z);
+    return 0;
+}
