@@ -15,6 +15,7 @@ from stefast.kernels import LossAndGrads, binarize, forward, loss_and_grads, sig
 # ---- analytic (population closed forms) ----
 
 # ---- quantized ReLU ----
+from stefast.quantized import QuantizedReluGrad, optimal_alpha, quantized_relu, quantized_relu_grad, quantized_ste
 
 # ---- Monte Carlo ----
 

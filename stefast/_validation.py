@@ -141,3 +141,80 @@ def deliver(result, out, name="out"):
     check_out(out, result.shape, result.dtype, name)
     out[...] = result
     return out
+
+
+# ---- population analysis (stefast.analytic) ----
+
+
+def as_batched_vectors(*named, same_length=()):
+    """float64 arrays of shape (..., k), k >= 1, finite, leading axes broadcast.
+
+    ``named`` holds (name, array_like) pairs; ``same_length`` holds pairs of
+    names whose last axes must agree. Returns read-only broadcast views.
+    """
+    arrays = {}
+    for name, x in named:
+        a = as_float_array(x, name).astype(np.float64, copy=False)
+        if a.ndim == 0:
+            raise ValueError(f"{name} must be a vector of shape (..., k), got a scalar")
+        if a.shape[-1] == 0:
+            raise ValueError(f"{name} must have length >= 1, got shape {a.shape}")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            raise ValueError(f"{name} must be finite, got {int(bad.sum())} inf/NaN entries")
+        arrays[name] = a
+    for first, second in same_length:
+        k1, k2 = arrays[first].shape[-1], arrays[second].shape[-1]
+        if k1 != k2:
+            raise ValueError(f"{second} has length {k2} but {first} has length {k1}")
+    try:
+        batch = np.broadcast_shapes(*(a.shape[:-1] for a in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{name} {a.shape}" for name, a in arrays.items())
+        raise ValueError(
+            f"the leading (batch) axes do not broadcast: {shapes}; the last axis is "
+            "the vector, every axis before it must broadcast"
+        ) from None
+    return tuple(np.broadcast_to(a, batch + a.shape[-1:]) for a in arrays.values())
+
+
+def check_nonzero_vectors(a, name):
+    """Every vector along the last axis of a must be nonzero."""
+    zero = ~np.any(a != 0, axis=-1)
+    if np.any(zero):
+        where = "" if zero.ndim == 0 else f" (at batch index {tuple(np.argwhere(zero)[0])})"
+        raise ValueError(f"{name} must be a nonzero vector, got all zeros{where}")
+
+
+def check_surrogate_values(values, shape):
+    """What a callable ste returned for an input of this shape."""
+    if values.shape != tuple(shape):
+        raise ValueError(
+            f"ste callable returned shape {values.shape} for an input of shape "
+            f"{tuple(shape)}; it must be vectorised: mu'(x) with x's shape"
+        )
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"ste callable must return real numbers, got dtype {values.dtype}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("ste callable returned inf or NaN; mu'(x) must be finite")
+
+
+def check_breakpoints(breakpoints):
+    """Breakpoints of a surrogate: finite reals, returned sorted and unique (float64)."""
+    b = as_float_array(breakpoints, "breakpoints").astype(np.float64, copy=False)
+    if b.ndim > 1:
+        raise ValueError(f"breakpoints must be a 1-d sequence of numbers, got shape {b.shape}")
+    b = b.reshape(-1)
+    if not np.all(np.isfinite(b)):
+        raise ValueError(f"breakpoints must be finite, got {b.tolist()}")
+    return np.unique(b)
+
+
+def check_nonnegative_float(value, name):
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+    if not (x >= 0 and np.isfinite(x)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {x}")
+    return x

@@ -196,9 +196,11 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
     Notes
     -----
     Each sample is computed in the input precision (dot products over 16
-    fixed lanes, so every CPU dispatch path rounds the same way). A NaN in
-    a row of Z makes that row inactive (sigma(NaN) = 0) and, through Z^T a,
-    propagates NaN into that sample's grad_w.
+    fixed lanes, so every CPU dispatch path rounds the same way). Rows of Z
+    outside the surrogate's window add exactly nothing to grad_w. A NaN in a
+    row of Z makes z.w NaN: the row is inactive (sigma(NaN) = 0), outside
+    every window but identity's, and with identity it makes that sample's
+    grad_w NaN.
 
     Examples
     --------

@@ -20,6 +20,8 @@ __all__ = [
     "ste_grad",
     "forward",
     "loss_and_grads",
+    "quantized_relu",
+    "quantized_relu_grad",
 ]
 
 
@@ -81,8 +83,11 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
 
     loss = 0.5 * r * r
     grad_v = sigma * r[:, None]  # exact dl/dv
-    a = np.where(_ste_derivative(Zw, ste), v * r[:, None], 0)  # (mu'(Zw) . v) r
-    grad_w = np.einsum("bmn,bm->bn", Zb, a)  # coarse gradient Z^T a
+    window = _ste_derivative(Zw, ste)
+    a = np.where(window, v * r[:, None], 0)  # (mu'(Zw) . v) r
+    # coarse gradient Z^T a; rows outside the window add exactly nothing,
+    # even when they hold inf or NaN
+    grad_w = np.einsum("bmn,bm->bn", np.where(window[..., None], Zb, 0), a)
 
     if reduce == "none":
         if single:
@@ -94,3 +99,61 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
         total = [t / Zb.shape[0] for t in total]
     loss_t, gv, gw = (np.asarray(t, dtype=Z.dtype) for t in total)
     return LossAndGrads(loss_t[()], gv, gw)
+
+
+# ---- quantized ReLU ----
+# Twins of stefast.quantized; the same argument checks, the same arithmetic in
+# the input's precision (u = x / alpha in float32 for float32 input).
+
+def _quantized_level(x, bits, alpha, rounding):
+    """(k, u): the integer level k(x/alpha) in {0..L} (NaN for NaN x) and u = x/alpha."""
+    t = x.dtype.type
+    a, L = t(alpha), t(2 ** bits - 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        u = x / a
+        if rounding == "ceil":
+            k = np.ceil(u)
+        else:  # nearest, ties up; u - floor(u) is exact
+            f = np.floor(u)
+            k = f + ((u - f) >= t(0.5)).astype(x.dtype)
+    k = np.where(k < 0, t(0), k)  # comparisons, not np.clip: NaN stays NaN
+    k = np.where(k > L, L, k).astype(x.dtype)
+    return k, u
+
+
+def quantized_relu(x, bits, alpha, rounding="ceil", out=None):
+    from stefast import quantized as qz
+
+    x = val.as_float_array(x, "x")
+    bits = qz.check_bits(bits)
+    alpha = qz.check_alpha(alpha, x.dtype)
+    rounding = qz.check_rounding(rounding)
+    k, _ = _quantized_level(x, bits, alpha, rounding)
+    result = (k * x.dtype.type(alpha)).astype(x.dtype)
+    return val.deliver(result, out, "out")
+
+
+def quantized_relu_grad(x, grad, bits, alpha, ste="clipped_relu", out=None, *,
+                        rounding="ceil", alpha_grad="exact"):
+    from stefast import quantized as qz
+
+    x, grad = val.as_float_arrays(("x", x), ("grad", grad))
+    val.check_same_shape(x, "x", grad, "grad")
+    bits = qz.check_bits(bits)
+    alpha = qz.check_alpha(alpha, x.dtype)
+    ste = qz.check_quantized_ste(ste)
+    rounding = qz.check_rounding(rounding)
+    alpha_grad = qz.check_alpha_grad(alpha_grad)
+    t = x.dtype.type
+    top = t(2 ** bits - 1) * t(alpha)
+    inside = (x > 0) & (x < top)  # the clipped_relu window 0 < x < L alpha
+    window = {"identity": np.ones(x.shape, dtype=bool), "relu": x > 0,
+              "clipped_relu": inside}[ste]
+    grad_x = np.where(window, grad, t(0)).astype(x.dtype)
+
+    k, u = _quantized_level(x, bits, alpha, rounding)
+    dq_dalpha = np.where(inside, k - u, k) if alpha_grad == "lsq" else k
+    with np.errstate(invalid="ignore"):
+        terms = grad.astype(np.float64) * dq_dalpha.astype(np.float64)
+    grad_alpha = np.sum(np.where(dq_dalpha != 0, terms, 0.0))  # exact zeros stay 0
+    return qz.QuantizedReluGrad(val.deliver(grad_x, out, "out"), t(grad_alpha))
