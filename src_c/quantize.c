@@ -53,7 +53,7 @@ static int check_args(int64_t len, int bits, double alpha)
     if (rounding == STEFAST_ROUND_CEIL) {                                   \
         for (i = 0; i < len; i++) {                                         \
             T k = CEIL(x[i] / a);                                           \
-            k = k < (T)0 ? (T)0 : k;                                        \
+            k = k <= (T)0 ? (T)0 : k; /* also turns -0 into +0 */                                        \
             k = k > L ? L : k;                                              \
             out[i] = k * a;                                                 \
         }                                                                   \
@@ -62,7 +62,7 @@ static int check_args(int64_t len, int bits, double alpha)
             T u = x[i] / a;                                                 \
             T f = FLOOR(u);                                                 \
             T k = f + ((u - f) >= (T)0.5 ? (T)1 : (T)0);                    \
-            k = k < (T)0 ? (T)0 : k;                                        \
+            k = k <= (T)0 ? (T)0 : k; /* also turns -0 into +0 */                                        \
             k = k > L ? L : k;                                              \
             out[i] = k * a;                                                 \
         }                                                                   \
@@ -123,7 +123,7 @@ int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
             const T f = FLOOR(u);                                           \
             T k = ceiling ? CEIL(u) : f + ((u - f) >= (T)0.5 ? (T)1 : (T)0); \
             T d;                                                            \
-            k = k < (T)0 ? (T)0 : k;                                        \
+            k = k <= (T)0 ? (T)0 : k; /* also turns -0 into +0 */                                        \
             k = k > L ? L : k;                                              \
             d = (lsq && x[i] > (T)0 && x[i] < top) ? k - u : k;             \
             if (d != (T)0) acc += (double)grad[i] * (double)d;              \

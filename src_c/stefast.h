@@ -138,6 +138,81 @@ int stefast_quantized_relu_grad_f(const float *x, const float *grad,
 
 /* ---- Gaussian sampling and Monte Carlo (src_c/rng.c, src_c/montecarlo.c) */
 
+/*
+ * Standard normals are a pure function of (key, stream, index): the
+ * Philox4x32-10 counter-based generator (Salmon et al., SC'11) with a
+ * vectorised Box-Muller transform. Bit-level layout and accuracy:
+ * src_c/normal_impl.h. Every CPU dispatch clone gives identical bits.
+ */
+
+/* The Threefry2x64-20 block function, exposed for known-answer tests.
+ * ctr: IN (2 words); key: IN (2 words); out: OUT (2 words). */
+void stefast_threefry2x64_20(const uint64_t ctr[2], const uint64_t key[2],
+                             uint64_t out[2]);
+
+/* out[i*stream_len + t] = standard normal number t of stream
+ * (first_stream + i) under key, for i < nstreams, t < stream_len.
+ * key: IN 128-bit key (2 words); first_stream: IN id of the first stream;
+ * nstreams, stream_len: IN >= 0; out: OUT (nstreams*stream_len);
+ * threads: IN >= 1 (the values never depend on it). */
+int stefast_normals_d(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
+                      int64_t stream_len, double *out, int threads);
+int stefast_normals_f(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
+                      int64_t stream_len, float *out, int threads);
+
+/* Monte Carlo estimators of E[loss], E[dl/dv], E[g_mu] (MATH.md sections 2, 8). */
+typedef enum {
+    STEFAST_MC_FULL = 0,        /* Z drawn whole: m*n normals per sample          */
+    STEFAST_MC_PROJECTED = 1,   /* S = ZQ^T and P_perp Z^T a: m*k + n normals     */
+    STEFAST_MC_CONDITIONAL = 2  /* E[g | S] = Q^T S^T a (Rao-Blackwell): m*k      */
+} stefast_mc_method;
+
+/* Per-sample statistics accumulated by stefast_mc_accumulate, in this order:
+ *   full, projected: 1 + m + n   (loss, grad_v, grad_w);
+ *   conditional:     1 + m + k + (k == 2)
+ *                    (loss, grad_v, c = S^T a with g = Q^T c, then c_0 + c_1
+ *                    when k = 2, from which the caller recovers cov(c_0, c_1)).
+ * Returns -1 for an unknown method, m < 1, n < 1 or k not in {0, 1, 2}. */
+int64_t stefast_mc_width(stefast_mc_method method, int64_t m, int64_t n, int64_t k);
+
+/* Monte Carlo over the samples first_sample .. first_sample + n_samples - 1.
+ * Sample b draws its normals from stream b under key (so a sample's value
+ * depends only on (key, b), never on threads or on how a run is split).
+ * The samples are cut into blocks of `block` consecutive samples (the last
+ * may be shorter); each block's mean and sum of squared deviations are
+ * computed in double and folded into (count, mean, m2) in block order
+ * (Chan et al.), so the result is bitwise identical for any `threads` and
+ * for any split of a run into calls whose lengths are multiples of `block`.
+ *   v, v_star: IN (m) student and teacher second-layer weights;
+ *   w, w_star: IN (n) filters (read by the full method only; may be NULL
+ *              otherwise);
+ *   Q: IN (k, n) orthonormal rows spanning {w, w_star} (projected and
+ *      conditional; may be NULL for full or k = 0);
+ *   alpha, beta: IN (k) coordinates w = Q^T alpha, w_star = Q^T beta (same);
+ *   k: IN 0, 1 or 2; m, n: IN >= 1; ste: IN surrogate; method: IN;
+ *   key: IN 128-bit generator key (2 words); first_sample: IN >= 0; n_samples: IN >= 0;
+ *   block: IN >= 1 samples per block;
+ *   count: IN/OUT samples already in the accumulator (0 to start);
+ *   mean, m2: IN/OUT (stefast_mc_width(...)) running means and sums of
+ *             squared deviations, in double whatever the precision;
+ *   threads: IN >= 1.
+ * Samples are computed in the precision of the function (_d double, _f
+ * float); accumulation is in double. */
+int stefast_mc_accumulate_d(const double *v, const double *w, const double *v_star,
+                            const double *w_star, const double *Q,
+                            const double *alpha, const double *beta, int64_t k,
+                            int64_t m, int64_t n, stefast_ste ste,
+                            stefast_mc_method method, const uint64_t key[2],
+                            int64_t first_sample, int64_t n_samples, int64_t block,
+                            int64_t *count, double *mean, double *m2, int threads);
+int stefast_mc_accumulate_f(const float *v, const float *w, const float *v_star,
+                            const float *w_star, const float *Q,
+                            const float *alpha, const float *beta, int64_t k,
+                            int64_t m, int64_t n, stefast_ste ste,
+                            stefast_mc_method method, const uint64_t key[2],
+                            int64_t first_sample, int64_t n_samples, int64_t block,
+                            int64_t *count, double *mean, double *m2, int threads);
+
 #ifdef __cplusplus
 }
 #endif

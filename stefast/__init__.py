@@ -13,6 +13,11 @@ from stefast._validation import STES
 from stefast.kernels import LossAndGrads, binarize, forward, loss_and_grads, sign, ste_grad
 
 # ---- analytic (population closed forms) ----
+from stefast.analytic import (
+    CriticalPoints, PopulationGrad, STEReport, angle, coarse_grad_cosine, coarse_grad_inner,
+    critical_points, expected_coarse_grad, identity_spurious_grad_norm, is_critical,
+    population_grad, population_loss, ste_report,
+)
 
 # ---- quantized ReLU ----
 from stefast.quantized import QuantizedReluGrad, optimal_alpha, quantized_relu, quantized_relu_grad, quantized_ste

@@ -73,3 +73,33 @@ cdef extern from "stefast.h" nogil:
                                       int64_t len, int bits, double alpha,
                                       stefast_rounding rounding, stefast_ste ste,
                                       stefast_alpha_grad alpha_grad)
+
+# ---- Monte Carlo ----
+from libc.stdint cimport uint64_t
+
+cdef extern from "stefast.h" nogil:
+    ctypedef enum stefast_mc_method:
+        STEFAST_MC_FULL
+        STEFAST_MC_PROJECTED
+        STEFAST_MC_CONDITIONAL
+
+    void stefast_threefry2x64_20(const uint64_t *ctr, const uint64_t *key, uint64_t *out)
+    int stefast_normals_d(const uint64_t *key, uint64_t first_stream, int64_t nstreams,
+                          int64_t stream_len, double *out, int threads)
+    int stefast_normals_f(const uint64_t *key, uint64_t first_stream, int64_t nstreams,
+                          int64_t stream_len, float *out, int threads)
+    int64_t stefast_mc_width(stefast_mc_method method, int64_t m, int64_t n, int64_t k)
+    int stefast_mc_accumulate_d(const double *v, const double *w, const double *v_star,
+                                const double *w_star, const double *Q,
+                                const double *alpha, const double *beta, int64_t k,
+                                int64_t m, int64_t n, stefast_ste ste,
+                                stefast_mc_method method, const uint64_t *key,
+                                int64_t first_sample, int64_t n_samples, int64_t block,
+                                int64_t *count, double *mean, double *m2, int threads)
+    int stefast_mc_accumulate_f(const float *v, const float *w, const float *v_star,
+                                const float *w_star, const float *Q,
+                                const float *alpha, const float *beta, int64_t k,
+                                int64_t m, int64_t n, stefast_ste ste,
+                                stefast_mc_method method, const uint64_t *key,
+                                int64_t first_sample, int64_t n_samples, int64_t block,
+                                int64_t *count, double *mean, double *m2, int threads)

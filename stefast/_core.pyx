@@ -186,3 +186,84 @@ def quantized_relu_grad(const floating[::1] x,      # IN
                 <stefast_alpha_grad>alpha_grad)
     check_status(status)
     return grad_alpha
+
+
+# ---- Monte Carlo ----
+from libc.stdint cimport uint64_t
+
+MC_METHOD_CODES = {
+    "full": STEFAST_MC_FULL,
+    "projected": STEFAST_MC_PROJECTED,
+    "conditional": STEFAST_MC_CONDITIONAL,
+}
+
+
+def threefry2x64_20(uint64_t ctr0, uint64_t ctr1, uint64_t key0, uint64_t key1):
+    """The generator's block function (known-answer tests): two 64-bit words."""
+    cdef uint64_t ctr[2]
+    cdef uint64_t key[2]
+    cdef uint64_t out[2]
+    ctr[0] = ctr0
+    ctr[1] = ctr1
+    key[0] = key0
+    key[1] = key1
+    stefast_threefry2x64_20(ctr, key, out)
+    return out[0], out[1]
+
+
+def normals(const uint64_t[::1] key,   # IN  (2)
+            uint64_t first_stream,
+            floating[::1] out,         # OUT (nstreams*stream_len)
+            int64_t nstreams, int64_t stream_len, int threads):
+    cdef int status = 0
+    if nstreams * stream_len == 0:
+        return
+    with nogil:
+        if floating is double:
+            status = stefast_normals_d(&key[0], first_stream, nstreams, stream_len,
+                                       &out[0], threads)
+        else:
+            status = stefast_normals_f(&key[0], first_stream, nstreams, stream_len,
+                                       &out[0], threads)
+    check_status(status)
+
+
+def mc_width(int method, int64_t m, int64_t n, int64_t k):
+    return stefast_mc_width(<stefast_mc_method>method, m, n, k)
+
+
+def mc_accumulate(const floating[::1] v,        # IN  (m)
+                  const floating[::1] w,        # IN  (n)
+                  const floating[::1] v_star,   # IN  (m)
+                  const floating[::1] w_star,   # IN  (n)
+                  const floating[::1] Q,        # IN  (k*n), may be empty
+                  const floating[::1] alpha,    # IN  (k), may be empty
+                  const floating[::1] beta,     # IN  (k), may be empty
+                  int64_t k, int64_t m, int64_t n, int ste, int method,
+                  const uint64_t[::1] key,      # IN  (2)
+                  int64_t first_sample, int64_t n_samples, int64_t block,
+                  int64_t[::1] count,           # IN/OUT (1)
+                  double[::1] mean,             # IN/OUT (width)
+                  double[::1] m2,               # IN/OUT (width)
+                  int threads):
+    cdef int status = 0
+    cdef const floating *Qp = NULL
+    cdef const floating *ap = NULL
+    cdef const floating *bp = NULL
+    if Q.shape[0] > 0:
+        Qp = &Q[0]
+    if alpha.shape[0] > 0:
+        ap = &alpha[0]
+        bp = &beta[0]
+    with nogil:
+        if floating is double:
+            status = stefast_mc_accumulate_d(
+                &v[0], &w[0], &v_star[0], &w_star[0], Qp, ap, bp, k, m, n,
+                <stefast_ste>ste, <stefast_mc_method>method, &key[0], first_sample,
+                n_samples, block, &count[0], &mean[0], &m2[0], threads)
+        else:
+            status = stefast_mc_accumulate_f(
+                &v[0], &w[0], &v_star[0], &w_star[0], Qp, ap, bp, k, m, n,
+                <stefast_ste>ste, <stefast_mc_method>method, &key[0], first_sample,
+                n_samples, block, &count[0], &mean[0], &m2[0], threads)
+    check_status(status)

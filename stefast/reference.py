@@ -62,8 +62,8 @@ def ste_grad(x, grad, ste="relu", out=None):
 
 def forward(Z, v, w):
     Z, v, w = val.check_model_inputs(Z, v, w)
-    sigma = (Z @ w > 0).astype(Z.dtype)  # (..., m)
-    y = sigma @ v
+    active = Z @ w > 0  # sigma(Zw), (..., m)
+    y = np.where(active, v, 0).sum(axis=-1)  # an inactive unit adds exactly 0
     return y[()] if Z.ndim == 2 else y
 
 
@@ -77,12 +77,13 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
 
     Zw = Zb @ w  # (B, m)
     Zw_star = Zb @ w_star
-    sigma = (Zw > 0).astype(Z.dtype)
-    sigma_star = (Zw_star > 0).astype(Z.dtype)
-    r = sigma @ v - sigma_star @ v_star  # residual, (B,)
+    sigma = Zw > 0
+    sigma_star = Zw_star > 0
+    # residual v^T sigma(Zw) - v*^T sigma(Zw*); inactive units add exactly 0
+    r = np.where(sigma, v, 0).sum(axis=-1) - np.where(sigma_star, v_star, 0).sum(axis=-1)
 
     loss = 0.5 * r * r
-    grad_v = sigma * r[:, None]  # exact dl/dv
+    grad_v = np.where(sigma, r[:, None], 0)  # exact dl/dv
     window = _ste_derivative(Zw, ste)
     a = np.where(window, v * r[:, None], 0)  # (mu'(Zw) . v) r
     # coarse gradient Z^T a; rows outside the window add exactly nothing,
@@ -116,7 +117,7 @@ def _quantized_level(x, bits, alpha, rounding):
         else:  # nearest, ties up; u - floor(u) is exact
             f = np.floor(u)
             k = f + ((u - f) >= t(0.5)).astype(x.dtype)
-    k = np.where(k < 0, t(0), k)  # comparisons, not np.clip: NaN stays NaN
+    k = np.where(k <= 0, t(0), k)  # comparisons, not np.clip: NaN stays NaN, -0 -> +0
     k = np.where(k > L, L, k).astype(x.dtype)
     return k, u
 

@@ -1,0 +1,147 @@
+"""Core kernels: loss_and_grads against the NumPy reference and a PyTorch
+autograd STE, with Z streamed from memory (>= 64 MB), plus the machine's
+one-pass read bandwidth measured in the same run, and the default
+(dispatching) build against a -march=native build of the same C kernel.
+
+Run: pytest bench/test_bench_core.py   (add --benchmark-disable for a smoke run)
+"""
+
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import stefast
+from stefast import reference as ref
+from conftest import BOUNDS
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = [(8, 16), (32, 64), (128, 512)]
+DTYPES = [np.float64, np.float32]
+Z_BYTES = 64_000_000
+_PROBLEMS = {}
+
+
+def problem(m, n, dtype):
+    """Cached, seeded inputs with Z of at least Z_BYTES."""
+    key = (m, n, np.dtype(dtype).name)
+    if key not in _PROBLEMS:
+        rng = np.random.default_rng(0)
+        B = -(-Z_BYTES // (m * n * np.dtype(dtype).itemsize))
+        Z = rng.standard_normal((B, m, n), dtype=np.float64).astype(dtype)
+        vecs = [rng.standard_normal(k).astype(dtype) for k in (m, n, m, n)]
+        _PROBLEMS.clear()  # keep one problem in memory at a time
+        _PROBLEMS[key] = (Z, *vecs)
+    return _PROBLEMS[key]
+
+
+def test_read_bandwidth(benchmark):
+    """One-pass streaming read of 64 MB of float64 (numpy sum, one thread):
+    the floor for any kernel that must read Z once."""
+    x = np.ones(Z_BYTES // 8)
+    benchmark.group = "bound: one-pass read"
+    benchmark.pedantic(np.add.reduce, args=(x,), rounds=7, iterations=1, warmup_rounds=1)
+    if not benchmark.disabled:
+        BOUNDS["read ns/float64"] = benchmark.stats.stats.min / x.size
+        BOUNDS["read ns/float32"] = BOUNDS["read ns/float64"] / 2  # same bytes
+
+
+def torch_loss_and_grads():
+    torch = pytest.importorskip("torch")
+
+    class BinarizeSTE(torch.autograd.Function):
+        """sigma(x) = 1[x > 0] forward, relu surrogate 1[x > 0] backward."""
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return (x > 0).to(x.dtype)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * (x > 0).to(grad.dtype)
+
+    torch.set_num_threads(1)
+
+    def run(Z, v, w, v_star, w_star):
+        Zt = torch.from_numpy(Z)
+        vt = torch.from_numpy(v).requires_grad_()
+        wt = torch.from_numpy(w).requires_grad_()
+        with torch.no_grad():
+            y_star = (Zt @ torch.from_numpy(w_star) > 0).to(Zt.dtype) @ torch.from_numpy(v_star)
+        r = BinarizeSTE.apply(Zt @ wt) @ vt - y_star
+        loss = 0.5 * (r * r).sum()
+        loss.backward()
+        return loss.item(), vt.grad.numpy(), wt.grad.numpy()
+
+    return run
+
+
+IMPLS = ["stefast", "reference", "torch-autograd"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("impl", IMPLS)
+def test_loss_and_grads(benchmark, report, impl, shape, dtype):
+    m, n = shape
+    Z, v, w, v_star, w_star = problem(m, n, dtype)
+    if impl == "stefast":
+        fn = lambda: stefast.loss_and_grads(Z, v, w, v_star, w_star, reduce="sum", threads=1)
+    elif impl == "reference":
+        fn = lambda: ref.loss_and_grads(Z, v, w, v_star, w_star, reduce="sum")
+    else:
+        run = torch_loss_and_grads()
+        fn = lambda: run(Z, v, w, v_star, w_star)
+        # a wrong fast peer is not a peer: check once against stefast
+        loss, gv, gw = fn()
+        fast = stefast.loss_and_grads(Z, v, w, v_star, w_star, reduce="sum", threads=1)
+        tol = 1e-3 if dtype == np.float32 else 1e-9
+        np.testing.assert_allclose(loss, fast.loss, rtol=tol)
+        np.testing.assert_allclose(gw, fast.grad_w, rtol=tol, atol=tol * np.abs(fast.grad_w).max())
+    benchmark.group = f"loss_and_grads {m}x{n} {np.dtype(dtype).name} 1 thread"
+    benchmark.pedantic(fn, rounds=5, iterations=1, warmup_rounds=1)
+    report(impl, work=Z.shape[0], unit="samples",
+           bound=f"read ns/{np.dtype(dtype).name}", bound_units=Z.size)
+
+
+def _build_c_timing(tmp_path, native):
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    cc = shutil.which(cc) or shutil.which("cc")
+    if cc is None or not (ROOT / "src_c").is_dir():
+        pytest.skip("needs a C compiler and the source tree")
+    exe = tmp_path / ("c_timing_native" if native else "c_timing_default")
+    flags = ["-O3", "-ffp-contract=off", "-fopenmp", "-Wno-psabi"]
+    if native:
+        flags += ["-march=native", "-DSTEFAST_NO_DISPATCH"]
+    kernels = [str(p) for p in sorted((ROOT / "src_c").glob("*.c"))]
+    subprocess.run([cc, *flags, f"-I{ROOT / 'src_c'}", str(ROOT / "bench" / "c_timing.c"),
+                    *kernels, "-o", str(exe), "-lm"], check=True, capture_output=True)
+    return exe
+
+
+@pytest.mark.parametrize("dtype", ["d", "f"], ids=["float64", "float32"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_dispatch_vs_native_build(benchmark, tmp_path, shape, dtype):
+    """The default build (runtime dispatch, runs on any x86-64) against
+    -march=native, same kernel source, same run, interleaved rounds."""
+    default, native = _build_c_timing(tmp_path, False), _build_c_timing(tmp_path, True)
+    rounds = 1 if benchmark.disabled else 5
+    times = {"default": [], "native": []}
+    for _ in range(rounds):
+        for name, exe in (("default", default), ("native", native)):
+            out = subprocess.run([str(exe), str(shape[0]), str(shape[1]), "64", dtype, "3"],
+                                 check=True, capture_output=True, text=True)
+            times[name].append(float(out.stdout))
+    benchmark.group = "build: dispatch vs -march=native (ns per Z element)"
+    ns = {k: float(np.median(t)) for k, t in times.items()}
+    benchmark.extra_info.update(default_ns_per_element=ns["default"],
+                                native_ns_per_element=ns["native"],
+                                default_over_native=ns["default"] / ns["native"])
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    print(f"\n{shape} {dtype}: default {ns['default']:.3f} ns/elem, native "
+          f"{ns['native']:.3f} ns/elem, ratio {ns['default'] / ns['native']:.3f}")

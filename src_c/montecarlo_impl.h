@@ -1,0 +1,194 @@
+/*
+ * montecarlo_impl.h -- type-generic body of montecarlo.c; included once with
+ * T = double, SUF = _d, NORMAL_CHUNK_FN = stefast_normal_chunk_d_,
+ * NORMAL_CHUNK = STEFAST_NORMAL_CHUNK_D and once with the float names.
+ */
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SUF)
+
+#include "sample_impl.h"
+
+typedef struct {
+    const T *v, *w, *vs, *ws; /* model (w, ws: full method only) */
+    const T *Q, *alpha, *beta; /* basis (k, n) and coordinates (k) */
+    int64_t k, m, n, p;        /* p: statistics per sample */
+    stefast_ste ste;
+    stefast_mc_method method;
+    const uint64_t *key; /* 2 words */
+} FN(mc_args_);
+
+/* Normals 0 .. count-1 of stream s into out, which holds count rounded up
+ * to a whole chunk (the extra values are generated and ignored). */
+STEFAST_INLINE void FN(normals_)(const uint64_t *key, uint64_t s, T *restrict out,
+                                 int64_t count)
+{
+    for (int64_t c = 0; c * NORMAL_CHUNK < count; c++)
+        NORMAL_CHUNK_FN(key, s, (uint64_t)c, out + c * NORMAL_CHUNK);
+}
+
+/* One sample of the projected / conditional methods (MATH.md section 8).
+ * G: IN normals (m k [+ n]); zw (m) scratch; x: OUT the p statistics. */
+STEFAST_INLINE void FN(projected_sample_)(const FN(mc_args_) *A, const T *restrict G,
+                                          T *restrict zw, T *restrict act,
+                                          T *restrict x)
+{
+    const int64_t m = A->m, n = A->n, k = A->k;
+    const T *restrict v = A->v, *restrict vs = A->vs;
+    T y = 0, y_star = 0;
+    for (int64_t i = 0; i < m; i++) {
+        T d = 0, ds = 0;
+        for (int64_t a = 0; a < k; a++) {
+            d += G[i * k + a] * A->alpha[a];
+            ds += G[i * k + a] * A->beta[a];
+        }
+        zw[i] = d;
+        y += d > 0 ? v[i] : (T)0;
+        y_star += ds > 0 ? vs[i] : (T)0;
+    }
+    const T r = y - y_star;
+    x[0] = (T)0.5 * r * r;
+    T na2 = 0;
+    for (int64_t i = 0; i < m; i++) {
+        x[1 + i] = zw[i] > 0 ? r : (T)0;
+        act[i] = FN(in_window_)(zw[i], A->ste) ? v[i] * r : (T)0;
+        na2 += act[i] * act[i];
+    }
+    T c[2] = {0, 0}; /* c = S^T a, the coordinates of E[g | S] in the basis Q */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t a = 0; a < k; a++) c[a] += G[i * k + a] * act[i];
+    if (A->method == STEFAST_MC_CONDITIONAL) {
+        for (int64_t a = 0; a < k; a++) x[1 + m + a] = c[a];
+        if (k == 2) x[1 + m + 2] = c[0] + c[1];
+        return;
+    }
+    /* projected: g = Q^T (c - |a| Q xi) + |a| xi, xi ~ N(0, I_n) */
+    const T *restrict xi = G + m * k;
+    const T na = (T)sqrt((double)na2);
+    T coef[2] = {0, 0};
+    for (int64_t a = 0; a < k; a++) {
+        T proj = FN(dot_)(A->Q + a * n, xi, n);
+        coef[a] = c[a] - na * proj;
+    }
+    T *restrict g = x + 1 + m;
+    for (int64_t j = 0; j < n; j++) g[j] = na * xi[j];
+    for (int64_t a = 0; a < k; a++) {
+        const T *restrict q = A->Q + a * n;
+        const T ca = coef[a];
+        for (int64_t j = 0; j < n; j++) g[j] += ca * q[j];
+    }
+}
+
+/*
+ * Samples [s0, s1): statistics per block as (shift, sum of x - shift,
+ * sum of (x - shift)^2), shift = the block's first sample, in double.
+ * Shifting by a sample keeps the sums of squares free of cancellation.
+ */
+STEFAST_DISPATCH
+static void FN(mc_block_)(const FN(mc_args_) *A, int64_t s0, int64_t s1,
+                          T *restrict G, T *restrict zw, T *restrict act,
+                          int64_t *restrict idx, T *restrict x,
+                          double *restrict shift, double *restrict sum1,
+                          double *restrict sum2)
+{
+    const int64_t m = A->m, n = A->n, k = A->k, p = A->p;
+    const int64_t count = A->method == STEFAST_MC_FULL ? m * n
+                        : A->method == STEFAST_MC_PROJECTED ? m * k + n : m * k;
+    for (int64_t c = 0; c < p; c++) sum1[c] = sum2[c] = 0;
+    for (int64_t s = s0; s < s1; s++) {
+        FN(normals_)(A->key, (uint64_t)s, G, count);
+        if (A->method == STEFAST_MC_FULL)
+            FN(sample_)(G, A->v, A->w, A->vs, A->ws, m, n, A->ste, idx, zw, x, x + 1,
+                        x + 1 + m);
+        else
+            FN(projected_sample_)(A, G, zw, act, x);
+        if (s == s0) {
+            for (int64_t c = 0; c < p; c++) shift[c] = (double)x[c];
+        } else {
+            for (int64_t c = 0; c < p; c++) {
+                const double d = (double)x[c] - shift[c];
+                sum1[c] += d;
+                sum2[c] += d * d;
+            }
+        }
+    }
+}
+
+int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *w_star,
+                              const T *Q, const T *alpha, const T *beta, int64_t k,
+                              int64_t m, int64_t n, stefast_ste ste,
+                              stefast_mc_method method, const uint64_t key[2],
+                              int64_t first_sample, int64_t n_samples, int64_t block,
+                              int64_t *count, double *mean, double *m2, int threads)
+{
+    const int64_t p = stefast_mc_width(method, m, n, k);
+    if (p < 0 || first_sample < 0 || n_samples < 0 || block < 1 || threads < 1 ||
+        *count < 0)
+        return STEFAST_EINVAL;
+    if (ste < STEFAST_STE_IDENTITY || ste > STEFAST_STE_HARDTANH) return STEFAST_EINVAL;
+    if (n_samples == 0) return STEFAST_OK;
+    const FN(mc_args_) A = {v, w, v_star, w_star, Q, alpha, beta, k, m, n, p, ste, method, key};
+    const int64_t nblocks = (n_samples + block - 1) / block;
+    const int64_t per_sample = method == STEFAST_MC_FULL ? m * n
+                             : method == STEFAST_MC_PROJECTED ? m * k + n : m * k;
+    const int64_t glen = (per_sample + NORMAL_CHUNK - 1) / NORMAL_CHUNK * NORMAL_CHUNK;
+    double *partial = malloc((size_t)nblocks * (size_t)(3 * p) * sizeof(double));
+    if (partial == NULL) return STEFAST_ENOMEM;
+    int status = STEFAST_OK;
+#pragma omp parallel num_threads(threads)
+    {
+        T *G = malloc((size_t)(glen > 0 ? glen : NORMAL_CHUNK) * sizeof(T));
+        T *scratch = malloc((size_t)(2 * m + p) * sizeof(T));
+        int64_t *idx = malloc((size_t)m * sizeof(int64_t));
+        if (G == NULL || scratch == NULL || idx == NULL) {
+#pragma omp atomic write
+            status = STEFAST_ENOMEM;
+        }
+        /* every thread must reach the worksharing loop, even without memory */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < nblocks; b++) {
+            const int64_t s0 = first_sample + b * block;
+            const int64_t s1 = b == nblocks - 1 ? first_sample + n_samples : s0 + block;
+            double *part = partial + b * 3 * p;
+            if (G != NULL && scratch != NULL && idx != NULL)
+                FN(mc_block_)(&A, s0, s1, G, scratch, scratch + m, idx, scratch + 2 * m,
+                              part, part + p, part + 2 * p);
+        }
+        free(G);
+        free(scratch);
+        free(idx);
+    }
+    if (status != STEFAST_OK) {
+        free(partial);
+        return status;
+    }
+    /* fold the blocks into the accumulator in block order (Chan et al.) */
+    for (int64_t b = 0; b < nblocks; b++) {
+        const int64_t s0 = b * block;
+        const int64_t nb = b == nblocks - 1 ? n_samples - s0 : block;
+        const double *shift = partial + b * 3 * p, *sum1 = shift + p, *sum2 = shift + 2 * p;
+        const int64_t na = *count, ntot = na + nb;
+        const double fb = (double)nb / (double)ntot;
+        const double cross = (double)na * (double)nb / (double)ntot;
+        for (int64_t c = 0; c < p; c++) {
+            const double mb = shift[c] + sum1[c] / (double)nb;
+            double m2b = sum2[c] - sum1[c] * (sum1[c] / (double)nb);
+            if (!(m2b >= 0)) m2b = m2b < 0 ? 0 : m2b; /* rounding below 0; NaN stays */
+            if (na == 0) {
+                mean[c] = mb;
+                m2[c] = m2b;
+            } else {
+                const double delta = mb - mean[c];
+                mean[c] += delta * fb;
+                m2[c] += m2b + delta * delta * cross;
+            }
+        }
+        *count = ntot;
+    }
+    free(partial);
+    return STEFAST_OK;
+}
+
+#undef FN
+#undef CAT
+#undef CAT_

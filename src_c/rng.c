@@ -1,0 +1,74 @@
+/*
+ * rng.c -- standard normals from the counter-based Philox4x32-10 generator
+ * (the raw entry point; the Monte Carlo kernels in montecarlo.c inline the
+ * same code from normal_impl.h, which documents the bit-level layout and
+ * the accuracy of the polynomial log / sin / cos).
+ *
+ * Why Philox + Box-Muller: a counter-based generator makes every normal a
+ * pure function of (key, stream, index), so streams can be tied to samples
+ * and threads can take any of them in any order; its 16 independent lanes
+ * and a branch-free Box-Muller transform vectorise completely (ziggurat
+ * would not: it branches per value). Measured on the build machine (AMD
+ * EPYC Zen 4, one thread): about 4x NumPy's standard_normal in float64 and
+ * 8x in float32 (numbers in the README / bench/test_bench_montecarlo.py).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stefast.h"
+#include "internal.h"
+#include "normal_impl.h"
+
+void stefast_threefry2x64_20(const uint64_t ctr[2], const uint64_t key[2], uint64_t out[2])
+{
+    uint64_t a = ctr[0], b = ctr[1];
+    STEFAST_THREEFRY2X64_20(a, b, key[0], key[1]);
+    out[0] = a;
+    out[1] = b;
+}
+
+STEFAST_DISPATCH
+static void normal_stream_d(const uint64_t *key, uint64_t s, double *out, int64_t len)
+{
+    const int64_t CH = STEFAST_NORMAL_CHUNK_D;
+    int64_t c = 0;
+    for (; (c + 1) * CH <= len; c++) stefast_normal_chunk_d_(key, s, (uint64_t)c, out + c * CH);
+    if (c * CH < len) {
+        double tmp[STEFAST_NORMAL_CHUNK_D];
+        stefast_normal_chunk_d_(key, s, (uint64_t)c, tmp);
+        memcpy(out + c * CH, tmp, (size_t)(len - c * CH) * sizeof(double));
+    }
+}
+
+STEFAST_DISPATCH
+static void normal_stream_f(const uint64_t *key, uint64_t s, float *out, int64_t len)
+{
+    const int64_t CH = STEFAST_NORMAL_CHUNK_F;
+    int64_t c = 0;
+    for (; (c + 1) * CH <= len; c++) stefast_normal_chunk_f_(key, s, (uint64_t)c, out + c * CH);
+    if (c * CH < len) {
+        float tmp[STEFAST_NORMAL_CHUNK_F];
+        stefast_normal_chunk_f_(key, s, (uint64_t)c, tmp);
+        memcpy(out + c * CH, tmp, (size_t)(len - c * CH) * sizeof(float));
+    }
+}
+
+int stefast_normals_d(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
+                      int64_t stream_len, double *out, int threads)
+{
+    if (nstreams < 0 || stream_len < 0 || threads < 1) return STEFAST_EINVAL;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < nstreams; i++)
+        normal_stream_d(key, first_stream + (uint64_t)i, out + i * stream_len, stream_len);
+    return STEFAST_OK;
+}
+
+int stefast_normals_f(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
+                      int64_t stream_len, float *out, int threads)
+{
+    if (nstreams < 0 || stream_len < 0 || threads < 1) return STEFAST_EINVAL;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < nstreams; i++)
+        normal_stream_f(key, first_stream + (uint64_t)i, out + i * stream_len, stream_len);
+    return STEFAST_OK;
+}

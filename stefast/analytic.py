@@ -1,0 +1,1037 @@
+"""Population analysis of the two-layer binarized model (MATH.md sections 3-6).
+
+Everything here is an exact expectation over Gaussian inputs ``Z``, in
+float64, with no sampling. The module is organised around one observation:
+the expected coarse gradient of *any* straight-through estimator mu' lies in
+span{w_hat, e_perp} and depends on the surrogate only through four numbers
+that are functions of ``s = ||w||`` and ``theta`` alone (g ~ N(0, 1)):
+
+    A1 = E[g mu'(s g) 1[g > 0]]              (the "A" of MATH.md section 5)
+    B1 = E[g mu'(s g)]                        (the "B")
+    c1 = E[x mu'(s x) 1[x cos t + y sin t > 0]]   (w_hat part of "C")
+    c2 = E[y mu'(s x) 1[x cos t + y sin t > 0]]   (e_perp part of "C")
+
+with (x, y) independent standard normals. ``_coefficients`` computes them,
+by closed forms for the named STEs and by 1-D quadrature for a callable, and
+``_assemble`` turns them into the vector
+
+    E[g_mu] = (|v|^2 A1 + ((1'v)^2 - |v|^2) B1/2 - (v'v*) c1
+               - ((1'v)(1'v*) - v'v*) B1/2) w_hat  -  (v'v*) c2 e_perp.
+
+The paper's Lemma 4 (relu), Lemma 9 (identity) and the Phi-form of Lemma 7
+(clipped_relu) are the special cases listed in ``_named_coefficients``; the
+tests check each against the paper's own formula and against Monte Carlo.
+
+Conventions (also stated in the docstrings):
+
+* ``theta`` is computed as ``2 atan2(|w_hat - w*_hat|, |w_hat + w*_hat|)``,
+  accurate near 0 and pi and never NaN. Angles within ``32 eps sqrt(n)`` of
+  0 or pi (rounding noise of the normalisation) are snapped to exactly 0 or
+  pi, where ``e_perp`` does not exist and its coefficient is dropped.
+* At theta in {0, pi} (always the case for n = 1) ``df/dw`` does not exist;
+  ``population_grad`` returns zeros there.
+* ``w = 0`` is the model with ``Zw = 0``: sigma(0) = 0 so the prediction is 0,
+  ``f(v, 0) = v*'(I + 11')v*/8``, ``df/dv = 0``, ``df/dw`` := 0, and the
+  coarse gradient is ``-mu'(0) (v'v*) phi(0) w*_hat`` (exact, not a limit).
+"""
+
+import math
+import operator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+from scipy import integrate, special
+
+from stefast import _validation as val
+
+__all__ = [
+    "PopulationGrad",
+    "CriticalPoints",
+    "STEReport",
+    "VanishCheck",
+    "angle",
+    "population_loss",
+    "population_grad",
+    "expected_coarse_grad",
+    "critical_points",
+    "is_critical",
+    "coarse_grad_inner",
+    "coarse_grad_cosine",
+    "identity_spurious_grad_norm",
+    "ste_report",
+]
+
+_PHI0 = 1.0 / math.sqrt(2.0 * math.pi)  # phi(0)
+_SQRT_HALF = math.sqrt(0.5)
+_SNAP_EPS = 32.0 * float(np.finfo(np.float64).eps)  # angles this close (x sqrt(n)) to 0, pi snap
+
+
+def _phi(x):
+    return _PHI0 * np.exp(-0.5 * np.square(x))
+
+
+class PopulationGrad(NamedTuple):
+    """A pair (grad_v, grad_w) of population gradients, shapes (..., m), (..., n)."""
+
+    grad_v: np.ndarray
+    grad_w: np.ndarray
+
+
+# --------------------------------------------------------------------------
+# inputs and geometry
+# --------------------------------------------------------------------------
+
+
+def _model_inputs(v, w, v_star, w_star):
+    """float64 arrays broadcast to one batch shape, plus that batch shape."""
+    v, w, v_star, w_star = val.as_batched_vectors(
+        ("v", v), ("w", w), ("v_star", v_star), ("w_star", w_star),
+        same_length=(("v", "v_star"), ("w", "w_star")),
+    )
+    val.check_nonzero_vectors(w_star, "w_star")
+    return v, w, v_star, w_star
+
+
+def _norm(x):
+    return np.sqrt(np.einsum("...i,...i->...", x, x))
+
+
+def _dot(x, y):
+    return np.einsum("...i,...i->...", x, y)
+
+
+class _Geometry(NamedTuple):
+    s: np.ndarray  # ||w||
+    w_hat: np.ndarray  # w / ||w||, 0 where w = 0
+    w_star_hat: np.ndarray
+    theta: np.ndarray  # in [0, pi]; 0 where w = 0 (unused there)
+    cos: np.ndarray
+    sin: np.ndarray  # exactly 0 at snapped angles
+    e_perp: np.ndarray  # unit, orthogonal to w_hat; 0 where sin = 0
+    zero_w: np.ndarray  # bool, w == 0
+
+
+def _geometry(w, w_star):
+    n = w.shape[-1]
+    s = _norm(w)
+    zero_w = s == 0
+    w_hat = w / np.where(zero_w, 1.0, s)[..., None]
+    w_star_hat = w_star / _norm(w_star)[..., None]
+    # Kahan's angle formula: accurate at 0 and pi where arccos loses half the digits
+    theta = 2.0 * np.arctan2(_norm(w_hat - w_star_hat), _norm(w_hat + w_star_hat))
+    snap = _SNAP_EPS * math.sqrt(n)
+    theta = np.where(theta <= snap, 0.0, np.where(theta >= np.pi - snap, np.pi, theta))
+    theta = np.where(zero_w, 0.0, theta)
+    on_axis = (theta == 0.0) | (theta == np.pi)
+    cos = np.where(theta == 0.0, 1.0, np.where(theta == np.pi, -1.0, np.cos(theta)))
+    sin = np.where(on_axis, 0.0, np.sin(theta))
+    p = w_star_hat - _dot(w_hat, w_star_hat)[..., None] * w_hat
+    p_norm = _norm(p)
+    good = ~on_axis & (p_norm > 0)
+    e_perp = np.where(good[..., None], p / np.where(good, p_norm, 1.0)[..., None], 0.0)
+    return _Geometry(s, w_hat, w_star_hat, theta, cos, sin, e_perp, zero_w)
+
+
+class _Point:
+    """One point, four small 1-d float64 arrays, in Python floats.
+
+    The vectorised path costs ~100 us per call in NumPy overhead, whatever the
+    size; this twin of ``_model_inputs`` + ``_geometry`` brings one point to a
+    few microseconds. The formulas themselves (``_loss_formula``,
+    ``_named_formula``, ``_coarse_formula``) are shared with the array path,
+    and the tests check the two paths agree.
+    """
+
+    _MAX_LEN = 64
+
+    @classmethod
+    def from_arrays(cls, v, w, v_star, w_star):
+        """A _Point, or None if the inputs need the general path (which also validates)."""
+        for a in (v, w, v_star, w_star):
+            if type(a) is not np.ndarray or a.ndim != 1 or a.dtype != np.float64:
+                return None
+        m, n = v.shape[0], w.shape[0]
+        if not (0 < m <= cls._MAX_LEN and 0 < n <= cls._MAX_LEN) \
+                or v_star.shape[0] != m or w_star.shape[0] != n:
+            return None
+        pt = cls()
+        pt.v, pt.w, pt.v_star, pt.w_star = v.tolist(), w.tolist(), v_star.tolist(), w_star.tolist()
+        if not all(map(math.isfinite, pt.v + pt.w + pt.v_star + pt.w_star)):
+            return None
+        ws2 = sum([x * x for x in pt.w_star])
+        if ws2 == 0.0 or not math.isfinite(ws2):
+            return None
+        return pt if pt._summaries(math.sqrt(ws2)) else None
+
+    def _summaries(self, ws_norm):
+        v, vs, w = self.v, self.v_star, self.w
+        mul, sub, add = operator.mul, operator.sub, operator.add
+        self.nv2 = sum(map(mul, v, v))
+        self.vs2 = sum(map(mul, vs, vs))
+        self.vvs = sum(map(mul, v, vs))
+        self.ov, self.os_ = sum(v), sum(vs)
+        d = list(map(sub, v, vs))
+        self.dd, self.od = sum(map(mul, d, d)), sum(d)
+        self.ws_hat = wsh = [x / ws_norm for x in self.w_star]
+        s = math.sqrt(sum(map(mul, w, w)))
+        if not math.isfinite(s):
+            return False  # |w|^2 overflows: leave it to the general path
+        self.s, self.zero_w = s, s == 0.0
+        self.theta, self.cos, self.sin, self.w_hat, self.e_perp = 0.0, 1.0, 0.0, None, None
+        if self.zero_w:
+            return True
+        wh = self.w_hat = [x / s for x in w]
+        dm = list(map(sub, wh, wsh))
+        dp = list(map(add, wh, wsh))
+        # Kahan's angle, snapped as in _geometry
+        theta = 2.0 * math.atan2(math.sqrt(sum(map(mul, dm, dm))), math.sqrt(sum(map(mul, dp, dp))))
+        snap = _SNAP_EPS * math.sqrt(len(w))
+        theta = 0.0 if theta <= snap else math.pi if theta >= math.pi - snap else theta
+        self.theta = theta
+        if theta == math.pi:
+            self.cos = -1.0
+        if theta in (0.0, math.pi):
+            return True
+        self.cos, self.sin = math.cos(theta), math.sin(theta)
+        c = sum(map(mul, wh, wsh))
+        p = [y - c * x for x, y in zip(wh, wsh)]
+        pn = math.sqrt(sum(map(mul, p, p)))
+        if pn > 0:
+            self.e_perp = [x / pn for x in p]
+        return True
+
+    def grad_v(self):
+        if self.zero_w:
+            return np.zeros(len(self.v))
+        od, k = self.od, self.theta / (2.0 * math.pi)
+        return np.array([(x - y + od) / 4.0 + k * y for x, y in zip(self.v, self.v_star)])
+
+    def grad_w(self, coef_w, coef_p, coef_star=0.0):
+        """coef_w w_hat + coef_p e_perp, or coef_star w*_hat at w = 0."""
+        if self.zero_w:
+            return np.array([coef_star * y for y in self.ws_hat])
+        if self.e_perp is None:
+            return np.array([coef_w * x + 0.0 for x in self.w_hat])
+        return np.array([coef_w * x + coef_p * y + 0.0 for x, y in zip(self.w_hat, self.e_perp)])
+
+
+def angle(w, w_star):
+    """Angle theta(w, w*) in [0, pi] between two nonzero vectors.
+
+    Parameters
+    ----------
+    w, w_star : array_like, shape (..., n)
+        Nonzero vectors; leading axes broadcast.
+
+    Returns
+    -------
+    ndarray or float
+        ``arccos(w'w* / (|w| |w*|))``, computed as
+        ``2 atan2(|w_hat - w*_hat|, |w_hat + w*_hat|)`` so it is accurate near 0
+        and pi and never NaN (no arccos of a cosine rounded above 1). Angles
+        within ``32 eps sqrt(n)`` of 0 or pi are returned as exactly 0 or pi.
+
+    Raises
+    ------
+    ValueError
+        If a vector is zero or non-finite, or the lengths differ.
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> float(stefast.angle([1.0, 0.0], [1.0, 1.0]))  # pi / 4
+    0.7853981633974483
+    >>> float(stefast.angle([2.0, 2.0], [-1.0, -1.0]))
+    3.141592653589793
+    """
+    w, w_star = val.as_batched_vectors(("w", w), ("w_star", w_star), same_length=(("w", "w_star"),))
+    val.check_nonzero_vectors(w, "w")
+    val.check_nonzero_vectors(w_star, "w_star")
+    return _geometry(w, w_star).theta[()]
+
+
+# --------------------------------------------------------------------------
+# Lemmas 1 and 2: population loss and its gradient
+# --------------------------------------------------------------------------
+
+
+def population_loss(v, w, v_star, w_star):
+    """Population loss ``f(v, w) = E_Z[(v'sigma(Zw) - v*'sigma(Zw*))^2 / 2]`` (Lemma 1).
+
+    Parameters
+    ----------
+    v, v_star : array_like, shape (..., m)
+        Student and teacher second-layer weights, m >= 1.
+    w, w_star : array_like, shape (..., n)
+        Student and teacher filters, n >= 1. ``w_star`` must be nonzero (any
+        norm); ``w = 0`` is allowed. Leading axes of all four broadcast.
+
+    Returns
+    -------
+    ndarray or float
+        ``f = (|d|^2 + (1'd)^2) / 8 + theta (v'v*) / (2 pi)`` with ``d = v - v*``
+        (Lemma 1 rearranged so it does not cancel near the global minimum), and
+        ``f(v, 0) = (|v*|^2 + (1'v*)^2) / 8``.
+
+    Examples
+    --------
+    >>> import stefast
+    >>> float(stefast.population_loss([1.0, 2.0], [1.0, 0.0], [1.0, 2.0], [3.0, 0.0]))
+    0.0
+    >>> round(float(stefast.population_loss([1.0, 2.0], [-1.0, 0.0], [1.0, 2.0], [3.0, 0.0])), 6)
+    2.5
+    """
+    pt = _Point.from_arrays(v, w, v_star, w_star)
+    if pt is not None:
+        return _loss_formula(pt.dd, pt.od, pt.theta, pt.vvs, pt.vs2, pt.os_, pt.zero_w)
+    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
+    geo = _geometry(w, w_star)
+    d = v - v_star
+    f = _loss_formula(_dot(d, d), d.sum(-1), geo.theta, _dot(v, v_star),
+                      _dot(v_star, v_star), v_star.sum(-1), False)
+    f0 = _loss_formula(0.0, 0.0, 0.0, 0.0, _dot(v_star, v_star), v_star.sum(-1), True)
+    return np.where(geo.zero_w, f0, f)[()]
+
+
+def _loss_formula(dd, od, theta, vvs, vs2, os_, zero_w):
+    """Lemma 1 from scalar summaries: d = v - v*, dd = |d|^2, od = 1'd, os_ = 1'v*."""
+    if zero_w is True:
+        return (vs2 + os_ * os_) / 8.0
+    return (dd + od * od) / 8.0 + theta * vvs / (2.0 * math.pi)
+
+
+def _grad_v(v, v_star, geo):
+    """df/dv = (I + 11')(v - v*)/4 + theta v*/(2 pi), and 0 at w = 0."""
+    d = v - v_star
+    g = (d + d.sum(-1, keepdims=True)) / 4.0 + (geo.theta / (2.0 * np.pi))[..., None] * v_star
+    return np.where(geo.zero_w[..., None], 0.0, g)
+
+
+def _grad_w(v, v_star, geo):
+    """df/dw = -(v'v*) / (2 pi |w|) e_perp; 0 where e_perp is undefined."""
+    s = np.where(geo.zero_w, 1.0, geo.s)
+    coef = -_dot(v, v_star) / (2.0 * np.pi * s)
+    # e_perp = 0 at theta in {0, pi} and w = 0; + 0.0 turns -0.0 into 0.0
+    return coef[..., None] * geo.e_perp + 0.0
+
+
+def population_grad(v, w, v_star, w_star):
+    """Gradient of the population loss (Lemma 2).
+
+    Parameters
+    ----------
+    v, w, v_star, w_star : array_like
+        As in :func:`population_loss`.
+
+    Returns
+    -------
+    PopulationGrad
+        ``grad_v = (I + 11')v/4 - ((1 - 2 theta/pi) I + 11')v*/4`` and
+        ``grad_w = -(v'v*) / (2 pi |w|) e_perp``. ``f`` is not differentiable
+        in w at theta in {0, pi} (every point when n = 1) nor at w = 0; there
+        ``grad_w`` is returned as zeros by convention. At ``w = 0``, ``f`` does
+        not depend on v, so ``grad_v = 0``.
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> gv, gw = stefast.population_grad([1.0, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0])
+    >>> gv, gw  # theta = pi/2, v'v* = 1
+    (array([0.5, 0.5]), array([-0.15915494,  0.        ]))
+    """
+    pt = _Point.from_arrays(v, w, v_star, w_star)
+    if pt is not None:
+        coef_p = 0.0 if pt.zero_w else -pt.vvs / (2.0 * math.pi * pt.s)
+        return PopulationGrad(pt.grad_v(), pt.grad_w(0.0, coef_p))
+    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
+    geo = _geometry(w, w_star)
+    return PopulationGrad(_grad_v(v, v_star, geo), _grad_w(v, v_star, geo))
+
+
+# --------------------------------------------------------------------------
+# Section 5: expected coarse gradients
+# --------------------------------------------------------------------------
+
+
+class _Coefficients(NamedTuple):
+    A1: np.ndarray
+    B1: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+    mu0: float  # mu'(0), for w = 0
+
+
+def _window_terms(s, geo):
+    """phi(a), Phi(a cot theta), Phi(a / sin theta) - 1/2 with a = 1/s, and their limits."""
+    a = 1.0 / np.where(geo.zero_w, 1.0, s)
+    on_axis = geo.sin == 0.0
+    sin = np.where(on_axis, 1.0, geo.sin)
+    # sin -> 0+: a cot theta -> +inf (theta = 0) or -inf (theta = pi); a / sin -> +inf
+    Phi_cot = np.where(on_axis, np.where(geo.cos > 0, 1.0, 0.0), special.ndtr(a * geo.cos / sin))
+    half_erf = np.where(on_axis, 0.5, 0.5 * special.erf(_SQRT_HALF * a / sin))
+    return _phi(a), Phi_cot, half_erf
+
+
+def _window_terms_scalar(s, cos, sin):
+    """_window_terms for one point with s > 0 (Python floats)."""
+    a = 1.0 / s
+    phi_a = _PHI0 * math.exp(-0.5 * a * a)
+    if sin == 0.0:
+        return phi_a, (1.0 if cos > 0 else 0.0), 0.5
+    return phi_a, 0.5 * math.erfc(-_SQRT_HALF * a * cos / sin), 0.5 * math.erf(_SQRT_HALF * a / sin)
+
+
+def _named_formula(ste, cos, sin, window):
+    """(A1, B1, c1, c2, mu'(0)) of a named STE; floats or arrays alike."""
+    if ste == "identity":
+        # C = phi(0) w*_hat: Lemma 9, E[g] = (|v|^2 w_hat - (v'v*) w*_hat) / sqrt(2 pi)
+        return _PHI0, 0.0, _PHI0 * cos, _PHI0 * sin, 1.0
+    if ste == "relu":
+        # C = (w_hat + w*_hat) / (2 sqrt(2 pi)) = cos(theta/2) u / sqrt(2 pi): Lemma 4
+        return _PHI0, _PHI0, _PHI0 * (1.0 + cos) / 2.0, _PHI0 * sin / 2.0, 0.0
+    phi_a, Phi_cot, half_erf = window()
+    A1 = _PHI0 - phi_a
+    if ste == "clipped_relu":
+        # MATH.md section 5: E1, E2 (integration by parts of Lemma 7's p, q, xi)
+        E1 = _PHI0 / 2.0 - phi_a * Phi_cot + cos * _PHI0 * half_erf
+        E2 = sin * _PHI0 * half_erf
+        return A1, A1, E1, E2, 0.0
+    if ste == "hardtanh":
+        # mu' = 1[|x| <= 1] is even, so B1 = 0; same integration by parts over [-a, a]
+        H1 = phi_a * (1.0 - 2.0 * Phi_cot) + 2.0 * cos * _PHI0 * half_erf
+        H2 = 2.0 * sin * _PHI0 * half_erf
+        return A1, 0.0, H1, H2, 1.0
+    raise AssertionError(ste)  # validated before
+
+
+def _named_coefficients(ste, geo):
+    A1, B1, c1, c2, mu0 = _named_formula(ste, geo.cos, geo.sin, lambda: _window_terms(geo.s, geo))
+    return _Coefficients(*np.broadcast_arrays(A1, B1, c1, c2, geo.theta)[:4], mu0)
+
+
+class _Surrogate:
+    """A user's vectorised mu'(x), checked once, with its breakpoints."""
+
+    _LIMIT = 40.0  # phi(40) underflows: the integrands vanish beyond +-40
+    _SPLITS = (-40.0, -4.0, 0.0, 4.0, 40.0)
+    _QUAD = dict(epsabs=1e-15, epsrel=1e-12, limit=200)
+
+    def __init__(self, fn, breakpoints):
+        self.fn = fn
+        self.name = getattr(fn, "__name__", type(fn).__name__)
+        self.breakpoints = breakpoints
+        probe = np.concatenate([[-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0], breakpoints])
+        val.check_surrogate_values(self._call(probe), probe.shape)
+        self.mu0 = float(self._call(np.zeros(1))[0])
+
+    def _call(self, x):
+        try:
+            return np.asarray(self.fn(x))
+        except Exception as exc:  # report which argument failed, keep the cause
+            raise TypeError(
+                f"ste callable failed on a float64 array of shape {x.shape}: {exc!r}; "
+                "a callable ste must map an array x to mu'(x) of the same shape"
+            ) from exc
+
+    def scalar(self, x):
+        return float(self.fn(np.array([x]))[0])
+
+    def _integral(self, f, scale):
+        """Integral of f over (-L, L), split at 0, +-4 and the breakpoints / scale."""
+        pts = set(self._SPLITS)
+        if scale > 0:
+            pts.update(float(p) / scale for p in self.breakpoints
+                       if abs(p) < self._LIMIT * scale)
+        pts = sorted(pts)
+        parts = [integrate.quad(f, lo, hi, **self._QUAD)[0] for lo, hi in zip(pts[:-1], pts[1:])]
+        neg = sum(r for r, hi in zip(parts, pts[1:]) if hi <= 0.0)
+        pos = sum(r for r, lo in zip(parts, pts[:-1]) if lo >= 0.0)
+        return neg, pos
+
+    def coefficients(self, s, theta):
+        """(A1, B1, c1, c2) at one (s > 0, theta) by quadrature."""
+        mu = self.scalar
+        cos = -1.0 if theta == np.pi else math.cos(theta)
+        sin = 0.0 if theta in (0.0, np.pi) else math.sin(theta)
+        neg, A1 = self._integral(lambda x: x * _PHI0 * math.exp(-0.5 * x * x) * mu(s * x), s)
+        B1 = neg + A1
+        if sin == 0.0:
+            c2 = 0.0
+        else:
+            # c2 = int phi(x) phi(x cot) mu'(s x) dx; x = t sin removes the spike at 0
+            neg2, pos2 = self._integral(
+                lambda t: _PHI0 * math.exp(-0.5 * t * t) * mu(s * sin * t), s * sin)
+            c2 = sin * _PHI0 * (neg2 + pos2)
+        if sin == 0.0:
+            c1 = A1 if cos > 0 else B1 - A1  # Phi(x cot) -> 1[x > 0] or 1[x < 0]
+        elif abs(cos) >= _SQRT_HALF:
+            # near 0 or pi Phi(x cot) is a step of width |tan|: integrate the step
+            # exactly and the remainder after x = u |tan|, which is smooth in u
+            tn = sin / abs(cos)
+            neg3, pos3 = self._integral(
+                lambda u: abs(u) * math.exp(-0.5 * (u * tn) ** 2) * _PHI0
+                * special.ndtr(-abs(u)) * mu(s * tn * u), s * tn)
+            base = A1 if cos > 0 else B1 - A1
+            c1 = base - math.copysign(tn * tn, cos) * (neg3 + pos3)
+        else:
+            cot = cos / sin
+            neg4, pos4 = self._integral(
+                lambda x: x * _PHI0 * math.exp(-0.5 * x * x) * special.ndtr(x * cot)
+                * mu(s * x), s)
+            c1 = neg4 + pos4
+        return A1, B1, c1, c2
+
+
+def _surrogate_coefficients(sur, geo):
+    s = geo.s.reshape(-1)
+    theta = geo.theta.reshape(-1)
+    keys = np.stack([s, theta], axis=-1)
+    # the coefficients depend on (|w|, theta) only: integrate once per distinct pair
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    table = np.zeros((len(uniq), 4))
+    for i, (si, ti) in enumerate(uniq):
+        if si > 0:
+            table[i] = sur.coefficients(float(si), float(ti))
+    out = table[inverse.reshape(-1)].reshape(geo.theta.shape + (4,))
+    return _Coefficients(*np.moveaxis(out, -1, 0), sur.mu0)
+
+
+def _resolve_ste(ste, breakpoints):
+    """A named STE string, or a _Surrogate for a callable."""
+    if isinstance(ste, str):
+        val.check_ste(ste)
+        if breakpoints is not None:
+            raise ValueError(f"breakpoints is only used with a callable ste, not with ste={ste!r}")
+        return ste
+    if not callable(ste):
+        raise TypeError(
+            f"ste must be one of {', '.join(map(repr, val.STES))} or a callable mu'(x); "
+            f"got {type(ste).__name__}"
+        )
+    if breakpoints is None:
+        breakpoints = getattr(ste, "breakpoints", ())
+    return _Surrogate(ste, val.check_breakpoints(breakpoints))
+
+
+def _coefficients(ste, geo):
+    if isinstance(ste, str):
+        return _named_coefficients(ste, geo)
+    return _surrogate_coefficients(ste, geo)
+
+
+def _coarse_formula(nv2, ov, os_, vvs, A1, B1, c1, c2):
+    """E[g_mu] = coef_w w_hat + coef_p e_perp (MATH.md section 5, general formula)."""
+    coef_w = nv2 * A1 + (ov * ov - nv2) * B1 / 2.0 - vvs * c1 - (ov * os_ - vvs) * B1 / 2.0
+    return coef_w, -vvs * c2
+
+
+def _assemble(v, v_star, geo, co):
+    """E[g_mu] from the four coefficients."""
+    vvs = _dot(v, v_star)
+    coef_w, coef_p = _coarse_formula(_dot(v, v), v.sum(-1), v_star.sum(-1), vvs,
+                                     co.A1, co.B1, co.c1, co.c2)
+    g = coef_w[..., None] * geo.w_hat + coef_p[..., None] * geo.e_perp
+    # w = 0: Zw = 0, r = -y*, so E[g] = mu'(0) sum_i v_i E[z_i r] = -mu'(0)(v'v*) phi(0) w*_hat
+    g0 = (-co.mu0 * _PHI0 * vvs)[..., None] * geo.w_star_hat
+    return np.where(geo.zero_w[..., None], g0, g)
+
+
+def _expected(v, w, v_star, w_star, ste, breakpoints):
+    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
+    sur = _resolve_ste(ste, breakpoints)
+    geo = _geometry(w, w_star)
+    gw = _assemble(v, v_star, geo, _coefficients(sur, geo))
+    return v, v_star, geo, gw
+
+
+def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
+    """Population coarse gradient ``E_Z[g_mu(v, w; Z)]`` for a straight-through estimator.
+
+    Parameters
+    ----------
+    v, w, v_star, w_star : array_like
+        As in :func:`population_loss` (leading axes broadcast; ``w_star``
+        nonzero of any norm; ``w = 0`` allowed).
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or callable
+        The surrogate derivative mu'. Named STEs use closed forms (windows as in
+        ``stefast.kernels``: 1, 1[x > 0], 1[0 < x < 1], 1[|x| <= 1]). A callable
+        must map a float64 array to mu'(x) of the same shape; it is evaluated by
+        adaptive quadrature (``scipy.integrate.quad``) of four 1-D Gaussian
+        integrals, split at 0 and at the breakpoints, each rescaled to the
+        integration variable (``x_k / |w|``, ``x_k / (|w| sin theta)``, ...).
+        With the breakpoints of a piecewise-constant mu' the result agrees with
+        the closed forms to about 1e-12 relative. The integrals depend on
+        ``(|w|, theta)`` only and are computed once per distinct pair.
+    breakpoints : sequence of float, optional
+        Points where a callable mu' jumps or kinks. Defaults to the callable's
+        attribute ``breakpoints`` if it has one, else none (fine for smooth mu').
+        Only for a callable ste.
+
+    Returns
+    -------
+    PopulationGrad
+        ``grad_v = df/dv`` (equal to ``E[dl/dv]``, Lemma 4) and ``grad_w = E[g_mu]``:
+        identity ``(|v|^2 w_hat - (v'v*) w*_hat) / sqrt(2 pi)`` (Lemma 9); relu
+        ``h/(2 sqrt(2 pi)) w_hat - (v'v*)(w_hat + w*_hat)/(2 sqrt(2 pi))`` (Lemma 4,
+        zero second term at theta = pi); clipped_relu the Phi-form of MATH.md
+        section 5 (depends on ``|w|``); hardtanh its analogue over ``[-1, 1]``.
+        At ``w = 0`` (where ``Zw = 0`` exactly), ``grad_v = 0`` and
+        ``grad_w = -mu'(0) (v'v*) phi(0) w*_hat``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On mismatched lengths, ``w_star = 0``, non-finite input, an unknown
+        ste name, or a callable that fails, returns the wrong shape or a
+        non-real / non-finite value.
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> v, v_star = np.array([1.0, -0.5, 2.0]), np.array([0.5, 1.0, 1.5])
+    >>> w, w_star = np.array([1.0, 0.0]), np.array([1.0, 1.0])
+    >>> gv, gw = stefast.expected_coarse_grad(v, w, v_star, w_star, ste="relu")
+    >>> gw
+    array([ 0.37474237, -0.42314219])
+
+    A callable surrogate with its jumps gives the same numbers:
+
+    >>> def relu_window(x):
+    ...     return (x > 0).astype(float)
+    >>> relu_window.breakpoints = [0.0]
+    >>> _, gw2 = stefast.expected_coarse_grad(v, w, v_star, w_star, ste=relu_window)
+    >>> bool(np.allclose(gw2, gw, rtol=1e-10, atol=0))
+    True
+    """
+    if isinstance(ste, str) and breakpoints is None:
+        pt = _Point.from_arrays(v, w, v_star, w_star)
+        if pt is not None and ste in val.STES:
+            if pt.zero_w:
+                mu0 = 1.0 if ste in ("identity", "hardtanh") else 0.0
+                return PopulationGrad(pt.grad_v(), pt.grad_w(0.0, 0.0, -mu0 * _PHI0 * pt.vvs))
+            A1, B1, c1, c2, _ = _named_formula(
+                ste, pt.cos, pt.sin, lambda: _window_terms_scalar(pt.s, pt.cos, pt.sin))
+            coef_w, coef_p = _coarse_formula(pt.nv2, pt.ov, pt.os_, pt.vvs, A1, B1, c1, c2)
+            return PopulationGrad(pt.grad_v(), pt.grad_w(coef_w, coef_p))
+    v, v_star, geo, gw = _expected(v, w, v_star, w_star, ste, breakpoints)
+    return PopulationGrad(_grad_v(v, v_star, geo), gw)
+
+
+# --------------------------------------------------------------------------
+# Section 6: the paper's claims as functions
+# --------------------------------------------------------------------------
+
+
+def coarse_grad_inner(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
+    """Inner product ``<E[g_mu], df/dw>`` (Lemmas 5, 7, 10).
+
+    Computed from the two vectors, so it is an independent check of the
+    paper's closed forms: for theta in (0, pi), relu gives
+    ``sin(theta)(v'v*)^2 / (2 (2 pi)^(3/2) |w|)``, identity twice that, and
+    clipped_relu ``E2 (v'v*)^2 / (2 pi |w|)``; for any mu' it equals
+    ``c2 (v'v*)^2 / (2 pi |w|)`` with ``c2`` the e_perp coefficient of C.
+    Zero where ``df/dw`` is defined as zero (theta in {0, pi}, w = 0).
+
+    Parameters
+    ----------
+    v, w, v_star, w_star, ste, breakpoints
+        As in :func:`expected_coarse_grad`.
+
+    Returns
+    -------
+    ndarray or float
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> v, v_star = np.array([1.0, 2.0]), np.array([1.0, 1.0])
+    >>> w, w_star = np.array([1.0, 0.0]), np.array([0.0, 1.0])  # theta = pi/2
+    >>> x = stefast.coarse_grad_inner(v, w, v_star, w_star, ste="relu")
+    >>> bool(np.isclose(x, 9 / (2 * (2 * np.pi) ** 1.5)))
+    True
+    """
+    v, v_star, geo, gw = _expected(v, w, v_star, w_star, ste, breakpoints)
+    return _dot(gw, _grad_w(v, v_star, geo))[()]
+
+
+def coarse_grad_cosine(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
+    """Cosine of the angle between ``E[g_mu]`` and ``df/dw``.
+
+    Positive means ``-E[g_mu]`` is a descent direction of ``f(v, .)``. Defined as
+    0 where either vector is zero (e.g. theta in {0, pi}, or v'v* = 0).
+
+    Parameters
+    ----------
+    v, w, v_star, w_star, ste, breakpoints
+        As in :func:`expected_coarse_grad`.
+
+    Returns
+    -------
+    ndarray or float
+        Values in [-1, 1].
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> c = stefast.coarse_grad_cosine([1.0, 2.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0])
+    >>> bool(0 < c <= 1)
+    True
+    """
+    v, v_star, geo, gw = _expected(v, w, v_star, w_star, ste, breakpoints)
+    gf = _grad_w(v, v_star, geo)
+    denom = _norm(gw) * _norm(gf)
+    inner = _dot(gw, gf)
+    ok = denom > 0
+    return np.clip(np.where(ok, inner / np.where(ok, denom, 1.0), 0.0), -1.0, 1.0)[()]
+
+
+def identity_spurious_grad_norm(v_star):
+    """``|E[g_id]|`` at the spurious minimiser, Lemma 9's closed form.
+
+    ``2 (m - 1)(1'v*)^2 / (sqrt(2 pi) (m + 1)^2)``: nonzero when ``1'v* != 0``
+    and ``m > 1``, so the identity STE does not stop at the spurious minimiser.
+    The formula is the norm at ``(v_spurious, -w*)`` of :func:`critical_points`,
+    which is a local minimiser only where ``spurious_exists`` holds.
+
+    Parameters
+    ----------
+    v_star : array_like, shape (..., m)
+
+    Returns
+    -------
+    ndarray or float
+
+    Examples
+    --------
+    >>> import stefast
+    >>> round(float(stefast.identity_spurious_grad_norm([1.0, 1.0, 1.0])), 6)
+    0.89762
+    """
+    (v_star,) = val.as_batched_vectors(("v_star", v_star))
+    m = v_star.shape[-1]
+    S = v_star.sum(-1)
+    return (2.0 * (m - 1) * S * S / (math.sqrt(2.0 * math.pi) * (m + 1) ** 2))[()]
+
+
+# --------------------------------------------------------------------------
+# Proposition 1: critical points
+# --------------------------------------------------------------------------
+
+
+class CriticalPoints(NamedTuple):
+    """Critical points of f for a teacher v* (Proposition 1), shapes (..., m) / (...).
+
+    Attributes
+    ----------
+    v_global : ndarray
+        ``v*``; with any ``w = c w*, c > 0`` (theta = 0) the global minimisers, f = 0.
+    spurious_exists : ndarray of bool
+        ``(1'v*)^2 < (m + 1)/2 |v*|^2``: the condition for spurious minimisers
+        and saddles.
+    v_spurious : ndarray
+        ``(2 (1'v*)/(m + 1)) 1 - v*``, with ``w = -c w*`` (theta = pi) a local
+        minimiser; NaN where ``spurious_exists`` is False.
+    theta_saddle : ndarray
+        ``(pi/2)(m + 1)|v*|^2 / ((m + 1)|v*|^2 - (1'v*)^2)``; every w at this
+        angle to w* is a saddle with ``v_saddle``. NaN where none exist.
+    v_saddle : ndarray
+        ``(I + 11')^-1 ((1 - 2 theta/pi) I + 11') v*``, orthogonal to v*; NaN
+        where none exist.
+    """
+
+    v_global: np.ndarray
+    spurious_exists: np.ndarray
+    v_spurious: np.ndarray
+    theta_saddle: np.ndarray
+    v_saddle: np.ndarray
+
+
+def critical_points(v_star):
+    """The critical points of the population loss (Proposition 1).
+
+    Parameters
+    ----------
+    v_star : array_like, shape (..., m)
+        Teacher second-layer weights (finite, m >= 1).
+
+    Returns
+    -------
+    CriticalPoints
+        Named tuple (v_global, spurious_exists, v_spurious, theta_saddle,
+        v_saddle); NaN marks "does not exist".
+
+    Examples
+    --------
+    >>> import stefast
+    >>> cp = stefast.critical_points([1.0, -1.0, 0.5])
+    >>> bool(cp.spurious_exists), cp.v_spurious
+    (True, array([-0.75,  1.25, -0.25]))
+    >>> round(float(cp.theta_saddle), 6)
+    1.615676
+    """
+    (v_star,) = val.as_batched_vectors(("v_star", v_star))
+    m = v_star.shape[-1]
+    S = v_star.sum(-1)
+    n2 = _dot(v_star, v_star)
+    exists = S * S < (m + 1) / 2.0 * n2
+    denom = np.where(exists, (m + 1) * n2 - S * S, 1.0)
+    theta_s = np.where(exists, (np.pi / 2.0) * (m + 1) * n2 / denom, np.nan)
+    v_sp = (2.0 * S / (m + 1))[..., None] - v_star
+    # (I + 11')^-1 (c I + 11') v* = c v* + S (1 - c)/(m + 1) 1, c = 1 - 2 theta/pi
+    c = 1.0 - 2.0 * theta_s / np.pi
+    v_sd = c[..., None] * v_star + (S * (1.0 - c) / (m + 1))[..., None]
+    nan = np.where(exists[..., None], 0.0, np.nan)
+    return CriticalPoints(v_star.copy(), exists[()], v_sp + nan, theta_s[()], v_sd + nan)
+
+
+def is_critical(v, w, v_star, w_star, *, atol=1e-9):
+    """Whether (v, w) is a critical point of f (Proposition 1), to a tolerance.
+
+    f is smooth in w for theta in (0, pi) and has a kink in theta at 0 and pi,
+    so "critical" means no first-order descent direction: ``df/dv = 0`` and
+
+    * theta in (0, pi): ``v'v* = 0`` (so ``df/dw = 0``);
+    * theta = 0: ``v'v* >= 0``; theta = pi: ``v'v* <= 0`` (moving w only
+      raises f to first order); w = 0 is never reported critical.
+
+    Tolerances: ``|df/dv| <= atol (1 + |v*|)`` and ``|v'v*| <= atol (1 + |v*|^2)``
+    (the inequalities get the same slack).
+
+    Parameters
+    ----------
+    v, w, v_star, w_star : array_like
+        As in :func:`population_loss`.
+    atol : float, optional
+        Relative tolerance scale, default 1e-9.
+
+    Returns
+    -------
+    ndarray of bool or bool
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> v_star, w_star = np.array([1.0, -1.0, 0.5]), np.array([0.0, 2.0])
+    >>> cp = stefast.critical_points(v_star)
+    >>> w = np.array([np.sin(cp.theta_saddle), np.cos(cp.theta_saddle)])
+    >>> bool(stefast.is_critical(cp.v_saddle, w, v_star, w_star))
+    True
+    >>> bool(stefast.is_critical(cp.v_saddle, [0.0, 1.0], v_star, w_star))
+    False
+    """
+    atol = val.check_nonnegative_float(atol, "atol")
+    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
+    geo = _geometry(w, w_star)
+    vs2 = _dot(v_star, v_star)
+    gv_ok = _norm(_grad_v(v, v_star, geo)) <= atol * (1.0 + np.sqrt(vs2))
+    vvs = _dot(v, v_star)
+    tol = atol * (1.0 + vs2)
+    w_ok = np.where(geo.theta == 0.0, vvs >= -tol,
+                    np.where(geo.theta == np.pi, vvs <= tol, np.abs(vvs) <= tol))
+    return (gv_ok & w_ok & ~geo.zero_w)[()]
+
+
+# --------------------------------------------------------------------------
+# STE report card
+# --------------------------------------------------------------------------
+
+
+class VanishCheck(NamedTuple):
+    """Largest ``|E[g_mu]|`` over the tested points of one kind of critical point."""
+
+    site: str
+    n_points: int
+    max_norm: float
+    tolerance: float
+    vanishes: bool
+
+
+@dataclass(frozen=True)
+class STEReport:
+    """How well a straight-through estimator's population gradient behaves.
+
+    Attributes
+    ----------
+    ste : str
+        Name of the surrogate.
+    m, n : int
+        Model sizes tested.
+    n_points : int
+        Interior points (theta in (0, pi)) where the cosine was measured.
+    cosine_min, cosine_median : float
+        Cosine between ``E[g_mu]`` and ``df/dw`` over those points.
+    inner_min : float
+        Smallest ``<E[g_mu], df/dw>`` over those points.
+    descent : bool
+        ``<E[g_mu], df/dw> > 0`` at every tested point: ``-E[g_mu]`` is a descent
+        direction of ``f(v, .)`` everywhere tested.
+    vanishing : tuple of VanishCheck
+        At the global minimisers, the spurious minimisers and the saddles.
+    """
+
+    ste: str
+    m: int
+    n: int
+    n_points: int
+    cosine_min: float
+    cosine_median: float
+    inner_min: float
+    descent: bool
+    vanishing: tuple = field(default_factory=tuple)
+
+    def vanishes_at(self, site):
+        """True/False for one site ("global", "spurious", "saddle"); None if untested."""
+        for chk in self.vanishing:
+            if chk.site == site:
+                return chk.vanishes if chk.n_points else None
+        raise KeyError(site)
+
+    def to_markdown(self):
+        yes = {True: "yes", False: "**no**", None: "n/a"}
+        lines = [
+            f"### STE report: `{self.ste}` (m = {self.m}, n = {self.n})",
+            "",
+            "| check | value |",
+            "|---|---|",
+            f"| interior points tested | {self.n_points} |",
+            f"| min cosine(E[g], df/dw) | {self.cosine_min:.4f} |",
+            f"| median cosine(E[g], df/dw) | {self.cosine_median:.4f} |",
+            f"| min <E[g], df/dw> | {self.inner_min:.3e} |",
+            f"| -E[g] a descent direction everywhere | {yes[self.descent]} |",
+        ]
+        for chk in self.vanishing:
+            if chk.n_points:
+                lines.append(f"| E[g] vanishes at {chk.site} ({chk.n_points} pts) | "
+                             f"{yes[chk.vanishes]} (max norm {chk.max_norm:.2e}) |")
+            else:
+                lines.append(f"| E[g] vanishes at {chk.site} | n/a (none exist) |")
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.to_markdown()
+
+
+def ste_report(ste, m=5, n=4, rng=None, *, breakpoints=None, n_theta=15,
+               w_norms=(0.5, 1.0, 2.0), n_pairs=4):
+    """Report card of a straight-through estimator on the population problem.
+
+    Draws ``n_pairs`` teachers ``(v*, w*)`` (``v*`` conditioned on spurious
+    minimisers existing, ``w*`` of random norm) and students ``v``, then over
+    ``n_theta`` angles in (0, pi) and the norms ``w_norms`` of w measures the
+    cosine between ``E[g_mu]`` and ``df/dw``, whether ``-E[g_mu]`` is a descent
+    direction of f in w everywhere, and ``|E[g_mu]|`` at the global minimisers
+    ``(v*, c w*)``, the spurious minimisers ``(v_spurious, -c w*)`` and the
+    saddles (``v_saddle``, w at ``theta_saddle``) for each ``c`` in ``w_norms``.
+    A site "vanishes" if every norm there is ``<= 1e-8 (1 + |v*|^2)``.
+
+    Parameters
+    ----------
+    ste : str or callable
+        As in :func:`expected_coarse_grad`.
+    m : int, optional
+        Length of v (>= 1; for m = 1 there are no spurious minimisers).
+    n : int, optional
+        Length of w (>= 2, so that theta can be interior).
+    rng : None, int or numpy.random.Generator, optional
+        Seed or generator for the random draws.
+    breakpoints : sequence of float, optional
+        For a callable ste, as in :func:`expected_coarse_grad`.
+    n_theta : int, optional
+        Number of interior angles.
+    w_norms : sequence of float, optional
+        Positive norms of w.
+    n_pairs : int, optional
+        Number of random (v, v*, w*) draws.
+
+    Returns
+    -------
+    STEReport
+        ``str(report)`` is a markdown table.
+
+    Examples
+    --------
+    >>> import stefast
+    >>> rep = stefast.ste_report("identity", m=4, n=3, rng=0)
+    >>> rep.descent, rep.vanishes_at("global"), rep.vanishes_at("spurious")
+    (True, True, False)
+    """
+    sur = _resolve_ste(ste, breakpoints)
+    name = sur if isinstance(sur, str) else sur.name
+    m = val.check_positive_int(m, "m")
+    n = val.check_positive_int(n, "n", minimum=2)
+    n_theta = val.check_positive_int(n_theta, "n_theta")
+    n_pairs = val.check_positive_int(n_pairs, "n_pairs")
+    w_norms = val.as_float_array(w_norms, "w_norms").astype(np.float64).reshape(-1)
+    if w_norms.size == 0 or not np.all(np.isfinite(w_norms) & (w_norms > 0)):
+        raise ValueError(f"w_norms must be a non-empty sequence of positive finite numbers, "
+                         f"got {w_norms.tolist()}")
+    gen = np.random.default_rng(rng)
+
+    thetas = np.linspace(0.0, np.pi, n_theta + 2)[1:-1]
+    cosines, inners = [], []
+    sites = {"global": [], "spurious": [], "saddle": []}
+    for _ in range(n_pairs):
+        v_star = gen.standard_normal(m)
+        for _ in range(1000):  # condition on spurious minimisers existing (when possible)
+            if m == 1 or critical_points(v_star).spurious_exists:
+                break
+            v_star = gen.standard_normal(m)
+        v = gen.standard_normal(m)
+        w_star = gen.standard_normal(n) * gen.uniform(0.5, 2.0)
+        u = w_star / np.linalg.norm(w_star)
+        e = gen.standard_normal(n)
+        e -= (e @ u) * u
+        e /= np.linalg.norm(e)
+        tol = 1e-8 * (1.0 + v_star @ v_star)
+
+        def along(t, c):
+            return np.asarray(c)[..., None] * (np.cos(t)[..., None] * u + np.sin(t)[..., None] * e)
+
+        T, C = np.meshgrid(thetas, w_norms, indexing="ij")
+        W = along(T.reshape(-1), C.reshape(-1))
+        gw = _assemble_at(v, W, v_star, w_star, sur)
+        gf = population_grad(v, W, v_star, w_star).grad_w
+        inner = np.einsum("ij,ij->i", gw, gf)
+        denom = np.linalg.norm(gw, axis=-1) * np.linalg.norm(gf, axis=-1)
+        inners.append(inner)
+        cosines.append(np.where(denom > 0, inner / np.where(denom > 0, denom, 1.0), 0.0))
+
+        cp = critical_points(v_star)
+        norms = np.linalg.norm(_assemble_at(v_star, along(np.zeros_like(w_norms), w_norms),
+                                            v_star, w_star, sur), axis=-1)
+        sites["global"].append((norms, tol))
+        if cp.spurious_exists:
+            t = np.full_like(w_norms, np.pi)
+            norms = np.linalg.norm(_assemble_at(cp.v_spurious, along(t, w_norms),
+                                                v_star, w_star, sur), axis=-1)
+            sites["spurious"].append((norms, tol))
+            t = np.full_like(w_norms, cp.theta_saddle)
+            norms = np.linalg.norm(_assemble_at(cp.v_saddle, along(t, w_norms),
+                                                v_star, w_star, sur), axis=-1)
+            sites["saddle"].append((norms, tol))
+
+    cos_all = np.concatenate(cosines)
+    inner_all = np.concatenate(inners)
+    checks = []
+    for site, rows in sites.items():
+        if not rows:
+            checks.append(VanishCheck(site, 0, float("nan"), float("nan"), False))
+            continue
+        max_norm = max(float(r.max()) for r, _ in rows)
+        ok = all(bool(np.all(r <= t)) for r, t in rows)
+        checks.append(VanishCheck(site, sum(r.size for r, _ in rows), max_norm,
+                                  max(t for _, t in rows), ok))
+    return STEReport(
+        ste=str(name), m=m, n=n, n_points=int(cos_all.size),
+        cosine_min=float(cos_all.min()), cosine_median=float(np.median(cos_all)),
+        inner_min=float(inner_all.min()), descent=bool(np.all(inner_all > 0)),
+        vanishing=tuple(checks),
+    )
+
+
+def _assemble_at(v, w, v_star, w_star, sur):
+    """E[g_mu] for an already-resolved surrogate (validated float64 inputs)."""
+    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
+    geo = _geometry(w, w_star)
+    return _assemble(v, v_star, geo, _coefficients(sur, geo))

@@ -1,0 +1,70 @@
+/*
+ * c_api_test.c -- uses stefast from plain C through src_c/stefast.h only,
+ * as a C simulator would. Compiled against the kernel sources and run by
+ * tests/test_c_api.py; prints "ok" and exits 0 when every check passes.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "stefast.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                    \
+    do {                                                               \
+        if (!(cond)) {                                                 \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,     \
+                    __LINE__, #cond);                                  \
+            failures++;                                                \
+        }                                                              \
+    } while (0)
+
+int main(void)
+{
+    /* elementwise, with the documented edge conventions */
+    const double x[5] = {-1.0, 0.0, 0.5, 1.0, NAN};
+    const double g[5] = {2.0, 2.0, 2.0, 2.0, 2.0};
+    double out[5];
+    CHECK(stefast_binarize_d(x, out, 5) == STEFAST_OK);
+    CHECK(out[0] == 0 && out[1] == 0 && out[2] == 1 && out[3] == 1 && out[4] == 0);
+    CHECK(stefast_sign_d(x, out, 5) == STEFAST_OK);
+    CHECK(out[0] == -1 && out[1] == 1 && out[2] == 1 && isnan(out[4]));
+    CHECK(stefast_ste_grad_d(x, g, out, 5, STEFAST_STE_CLIPPED_RELU) == STEFAST_OK);
+    CHECK(out[0] == 0 && out[1] == 0 && out[2] == 2 && out[3] == 0 && out[4] == 0);
+    CHECK(stefast_ste_grad_d(x, g, out, 5, (stefast_ste)42) == STEFAST_EINVAL);
+    CHECK(stefast_binarize_d(x, out, -1) == STEFAST_EINVAL);
+
+    /* one hand-computed sample (the same as test_coarse_gradient_by_hand) */
+    const double Z[6] = {1.0, 2.0, -1.0, 0.5, 0.5, 0.5};
+    const double v[3] = {1.0, 2.0, 3.0}, w[2] = {1.0, 0.0};
+    const double vs[3] = {1.0, 1.0, 1.0}, ws[2] = {0.0, 1.0};
+    double loss, gv[3], gw[2], y;
+    CHECK(stefast_forward_d(Z, v, w, 1, 3, 2, &y, 1) == STEFAST_OK);
+    CHECK(y == 4.0);
+    CHECK(stefast_loss_and_grads_d(Z, v, w, vs, ws, 1, 3, 2, STEFAST_STE_RELU, &loss, gv,
+                                   gw, 1) == STEFAST_OK);
+    CHECK(loss == 0.5 && gv[0] == 1 && gv[1] == 0 && gv[2] == 1);
+    CHECK(gw[0] == 2.5 && gw[1] == 3.5);
+
+    /* float twin and the batch sum, threads 1 and 2 agree bitwise */
+    float Zf[4 * 6], vf[3] = {1, 2, 3}, wf[2] = {1, 0}, vsf[3] = {1, 1, 1}, wsf[2] = {0, 1};
+    for (int b = 0; b < 4; b++)
+        for (int k = 0; k < 6; k++) Zf[b * 6 + k] = (float)Z[k] * (float)(b + 1);
+    double s1[1 + 3 + 2], s2[1 + 3 + 2];
+    CHECK(stefast_loss_and_grads_sum_f(Zf, vf, wf, vsf, wsf, 4, 3, 2, STEFAST_STE_RELU, s1,
+                                       s1 + 1, s1 + 4, 1) == STEFAST_OK);
+    CHECK(stefast_loss_and_grads_sum_f(Zf, vf, wf, vsf, wsf, 4, 3, 2, STEFAST_STE_RELU, s2,
+                                       s2 + 1, s2 + 4, 2) == STEFAST_OK);
+    for (int k = 0; k < 6; k++) CHECK(s1[k] == s2[k]);
+    CHECK(s1[0] == 4 * 0.5);                      /* same residual in every sample */
+    CHECK(s1[4] == 2.5 * (1 + 2 + 3 + 4));        /* g scales with Z */
+
+    /* bad sizes are rejected, not crashed on */
+    CHECK(stefast_loss_and_grads_d(Z, v, w, vs, ws, 1, 0, 2, STEFAST_STE_RELU, &loss, gv, gw,
+                                   1) == STEFAST_EINVAL);
+    CHECK(stefast_forward_d(Z, v, w, 1, 3, 2, &y, 0) == STEFAST_EINVAL);
+
+    if (failures) return 1;
+    printf("ok\n");
+    return 0;
+}

@@ -1,0 +1,278 @@
+"""Fast kernels against their NumPy reference twins, on random and edge-case
+inputs in every memory layout and both dtypes; inputs are never modified."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import stefast
+from stefast import reference as ref
+from util import ambiguous_samples, elementwise_inputs, layouts, model_problem
+
+DTYPES = [np.float32, np.float64]
+# float32 samples are computed in float32 by both sides, in different
+# summation orders: agreement to a few hundred float32 ulps of the scale.
+RTOL = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+def assert_same(fast, slow, dtype):
+    fast, slow = np.asarray(fast), np.asarray(slow)
+    assert fast.dtype == slow.dtype == np.dtype(dtype)
+    assert fast.shape == slow.shape
+    scale = max(1.0, float(np.nanmax(np.abs(slow), initial=0.0, where=np.isfinite(slow))))
+    np.testing.assert_allclose(fast, slow, rtol=RTOL[dtype], atol=RTOL[dtype] * scale,
+                               equal_nan=True)
+
+
+def call_unmodified(fn, *args, **kwargs):
+    """Call fn and check that no array argument changed."""
+    before = [np.array(a, copy=True) for a in args]
+    out = fn(*args, **kwargs)
+    for a, b in zip(args, before):
+        np.testing.assert_array_equal(a, b)
+    return out
+
+
+# ---- elementwise -----------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["binarize", "sign"])
+def test_unary_matches_reference(name, dtype):
+    fast, slow = getattr(stefast, name), getattr(ref, name)
+    for x in elementwise_inputs(np.random.default_rng(1)):
+        for layout, xl in layouts(x.astype(dtype)):
+            got = call_unmodified(fast, xl)
+            # elementwise kernels are exact: bitwise equality, NaN where NaN
+            np.testing.assert_array_equal(got, slow(xl), err_msg=layout)
+            assert got.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ste", stefast.STES)
+def test_ste_grad_matches_reference(ste, dtype):
+    rng = np.random.default_rng(2)
+    for x in elementwise_inputs(rng):
+        x = x.astype(dtype)
+        grad = rng.standard_normal(x.shape).astype(dtype)
+        if grad.size:
+            grad.flat[0] = np.inf
+        for layout, xl in layouts(x):
+            got = call_unmodified(stefast.ste_grad, xl, grad, ste=ste)
+            np.testing.assert_array_equal(got, ref.ste_grad(xl, grad, ste=ste), err_msg=layout)
+
+
+def test_conventions_documented_in_docstrings():
+    x = np.array([-1.0, -0.0, 0.0, 1.0, np.nan, np.inf])
+    np.testing.assert_array_equal(stefast.binarize(x), [0, 0, 0, 1, 0, 1])
+    np.testing.assert_array_equal(stefast.sign(x), [-1, 1, 1, 1, np.nan, 1])
+    g = np.full(6, 7.0)
+    edges = np.array([-1.0, 0.0, 1.0, 0.5, 1.5, np.nan])
+    np.testing.assert_array_equal(stefast.ste_grad(edges, g, ste="relu"), [0, 0, 7, 7, 7, 0])
+    np.testing.assert_array_equal(stefast.ste_grad(edges, g, ste="clipped_relu"), [0, 0, 0, 7, 0, 0])
+    np.testing.assert_array_equal(stefast.ste_grad(edges, g, ste="hardtanh"), [7, 7, 7, 7, 0, 0])
+    np.testing.assert_array_equal(stefast.ste_grad(edges, g, ste="identity"), g)
+    # a blocked inf/NaN gradient is exactly 0
+    np.testing.assert_array_equal(stefast.ste_grad([-1.0, -1.0], [np.inf, np.nan]), [0, 0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_out_is_filled_and_returned(dtype):
+    x = np.linspace(-2, 2, 12).astype(dtype).reshape(3, 4)
+    for fn, args in [(stefast.binarize, (x,)), (stefast.sign, (x,)),
+                     (stefast.ste_grad, (x, np.ones_like(x)))]:
+        out = np.full(x.shape, 5, dtype=dtype)
+        got = fn(*args, out=out)
+        assert got is out
+        np.testing.assert_array_equal(out, fn(*args))
+        # non-contiguous out
+        big = np.zeros((3, 8), dtype=dtype)
+        view = big[:, ::2]
+        got = fn(*args, out=view)
+        assert got is view and np.shares_memory(got, big)
+        np.testing.assert_array_equal(view, fn(*args))
+        np.testing.assert_array_equal(big[:, 1::2], 0)
+
+
+def test_dtype_rules():
+    assert stefast.binarize(np.arange(3, dtype=np.int32)).dtype == np.float64
+    assert stefast.binarize(np.array([True, False])).dtype == np.float64
+    assert stefast.sign(np.ones(2, np.float32)).dtype == np.float32
+    assert stefast.ste_grad(np.ones(2, np.float32), np.ones(2, np.float64)).dtype == np.float64
+    assert stefast.binarize(3.0).shape == ()
+    assert stefast.binarize([[1, -1]]).shape == (1, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, max_side=6),
+                  elements=st.floats(allow_nan=True, allow_infinity=True)),
+       st.sampled_from(stefast.STES))
+def test_elementwise_property(x, ste):
+    np.testing.assert_array_equal(stefast.binarize(x), ref.binarize(x))
+    np.testing.assert_array_equal(stefast.sign(x), ref.sign(x))
+    np.testing.assert_array_equal(stefast.ste_grad(x, x[::-1] if x.ndim else x, ste=ste),
+                                  ref.ste_grad(x, x[::-1] if x.ndim else x, ste=ste))
+    # sign is +-1 or NaN, never 0
+    s = stefast.sign(x)
+    assert np.all((s == 1) | (s == -1) | np.isnan(x))
+
+
+# ---- the two-layer model ---------------------------------------------------
+
+SHAPES = [(None, 1, 1), (1, 1, 1), (1, 3, 5), (7, 1, 9), (9, 6, 1), (40, 5, 7),
+          (300, 8, 16), (64, 17, 33), (3, 32, 64), (2000, 3, 4)]
+
+
+def compare_model(fast, slow, Z, w, w_star, dtype, per_sample):
+    keep = ~ambiguous_samples(Z, w, w_star, rel=1e-5 if dtype == np.float32 else 1e-12)
+    for f, s in zip(fast, slow):
+        if per_sample and np.ndim(f) >= 1 and Z.ndim == 3:
+            f, s = np.asarray(f)[keep], np.asarray(s)[keep]
+        assert_same(f, s, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_loss_and_grads_matches_reference(shape, dtype):
+    rng = np.random.default_rng(sum(s or 0 for s in shape))
+    Z, v, w, v_star, w_star = model_problem(rng, *shape, dtype=dtype)
+    for ste in stefast.STES:
+        for reduce in ("none", "sum", "mean"):
+            fast = call_unmodified(stefast.loss_and_grads, Z, v, w, v_star, w_star,
+                                   ste=ste, reduce=reduce)
+            slow = ref.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce=reduce)
+            if reduce != "none" and np.any(ambiguous_samples(Z, w, w_star, 1e-5)) \
+                    and dtype == np.float32:
+                continue  # a flipped sigma changes the batch sum legitimately
+            compare_model(fast, slow, Z, w, w_star, dtype, per_sample=reduce == "none")
+    y = call_unmodified(stefast.forward, Z, v, w)
+    assert_same(y, ref.forward(Z, v, w), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_model_layouts(dtype):
+    rng = np.random.default_rng(5)
+    Z, v, w, v_star, w_star = model_problem(rng, 50, 6, 10, dtype=dtype)
+    expected = ref.loss_and_grads(Z, v, w, v_star, w_star, ste="clipped_relu", reduce="none")
+    for layout, Zl in layouts(Z):
+        for vlayout, vl in layouts(v):
+            got = call_unmodified(stefast.loss_and_grads, Zl, vl, w, v_star, w_star,
+                                  ste="clipped_relu", reduce="none")
+            compare_model(got, expected, Z, w, w_star, dtype, per_sample=True)
+        assert_same(stefast.forward(Zl, v, w), ref.forward(Z, v, w), dtype)
+
+
+def test_nan_and_inf_inputs_follow_the_reference():
+    rng = np.random.default_rng(6)
+    Z, v, w, v_star, w_star = model_problem(rng, 20, 4, 5)
+    Z[3, 1, 2] = np.nan
+    Z[7, 0, 0] = np.inf
+    Z[9, 2, 1] = -np.inf
+    v_nan = v.copy()
+    v_nan[0] = np.nan
+    for ste in stefast.STES:
+        for vv in (v, v_nan):
+            fast = stefast.loss_and_grads(Z, vv, w, v_star, w_star, ste=ste, reduce="none")
+            slow = ref.loss_and_grads(Z, vv, w, v_star, w_star, ste=ste, reduce="none")
+            for f, s in zip(fast, slow):
+                np.testing.assert_allclose(f, s, rtol=1e-12, atol=1e-12, equal_nan=True)
+    # a NaN row is inactive: sigma(NaN) = 0
+    Z1 = np.full((1, 2), np.nan)
+    assert stefast.forward(Z1, [5.0], [1.0, 1.0]) == 0.0
+
+
+def test_mixed_dtypes_promote_like_numpy():
+    rng = np.random.default_rng(7)
+    Z, v, w, v_star, w_star = model_problem(rng, 10, 3, 4, dtype=np.float32)
+    out = stefast.loss_and_grads(Z, v.astype(np.float64), w, v_star, w_star)
+    assert out.grad_w.dtype == np.float64
+    out = stefast.loss_and_grads(Z, v, w, v_star, w_star)
+    assert out.loss.dtype == out.grad_v.dtype == out.grad_w.dtype == np.float32
+    ints = stefast.loss_and_grads(np.ones((2, 3), dtype=int), [1, 2], [1, 1, 1], [1, 1], [1, 1, 1])
+    assert ints.loss.dtype == np.float64
+
+
+def test_single_sample_and_reduce_shapes():
+    rng = np.random.default_rng(8)
+    Z, v, w, v_star, w_star = model_problem(rng, None, 4, 6)
+    for reduce in ("mean", "sum", "none"):
+        out = stefast.loss_and_grads(Z, v, w, v_star, w_star, reduce=reduce)
+        assert np.shape(out.loss) == () and out.grad_v.shape == (4,) and out.grad_w.shape == (6,)
+    Zb = np.stack([Z] * 3)
+    out = stefast.loss_and_grads(Zb, v, w, v_star, w_star, reduce="none")
+    assert out.loss.shape == (3,) and out.grad_v.shape == (3, 4) and out.grad_w.shape == (3, 6)
+    assert isinstance(out, stefast.LossAndGrads)
+    assert np.ndim(stefast.forward(Z, v, w)) == 0
+
+
+def test_empty_batch():
+    Z = np.empty((0, 3, 4))
+    v, w = np.ones(3), np.ones(4)
+    out = stefast.loss_and_grads(Z, v, w, v, w, reduce="none")
+    assert out.loss.shape == (0,) and out.grad_v.shape == (0, 3) and out.grad_w.shape == (0, 4)
+    out = stefast.loss_and_grads(Z, v, w, v, w, reduce="sum")
+    assert out.loss == 0 and not out.grad_v.any() and not out.grad_w.any()
+    assert stefast.forward(Z, v, w).shape == (0,)
+    with pytest.raises(ValueError, match="empty batch"):
+        stefast.loss_and_grads(Z, v, w, v, w, reduce="mean")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thread_count_does_not_change_any_bit(dtype):
+    rng = np.random.default_rng(9)
+    Z, v, w, v_star, w_star = model_problem(rng, 20000, 5, 12, dtype=dtype)
+    for reduce in ("mean", "sum", "none"):
+        results = [stefast.loss_and_grads(Z, v, w, v_star, w_star, reduce=reduce, threads=t)
+                   for t in (1, 2, 3, 8)]
+        for other in results[1:]:
+            for a, b in zip(results[0], other):
+                assert np.array_equal(a, b)  # bitwise, not approximately
+
+
+def test_grad_v_is_the_gradient_of_the_mean_loss():
+    """Central finite differences in v: the loss is quadratic in v."""
+    rng = np.random.default_rng(10)
+    Z, v, w, v_star, w_star = model_problem(rng, 500, 5, 7)
+    grad_v = stefast.loss_and_grads(Z, v, w, v_star, w_star).grad_v
+    h = 1e-6
+    for i in range(5):
+        e = np.zeros(5)
+        e[i] = h
+        up = stefast.loss_and_grads(Z, v + e, w, v_star, w_star).loss
+        down = stefast.loss_and_grads(Z, v - e, w, v_star, w_star).loss
+        assert abs((up - down) / (2 * h) - grad_v[i]) < 1e-7 * max(1, abs(grad_v[i]))
+
+
+def test_student_equal_to_teacher_has_zero_loss_and_gradient():
+    rng = np.random.default_rng(11)
+    Z, v, w, _, _ = model_problem(rng, 100, 4, 6)
+    out = stefast.loss_and_grads(Z, v, w, v, 3.0 * w, reduce="sum")  # scale-invariant in w*
+    assert out.loss == 0 and not out.grad_v.any() and not out.grad_w.any()
+
+
+def test_coarse_gradient_by_hand():
+    Z = np.array([[1.0, 2.0], [-1.0, 0.5], [0.5, 0.5]])
+    v, w = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0])
+    v_star, w_star = np.array([1.0, 1.0, 1.0]), np.array([0.0, 1.0])
+    # Zw = [1, -1, 0.5] -> sigma = [1, 0, 1], y = 4; Zw* = [2, .5, .5] -> y* = 3
+    out = stefast.loss_and_grads(Z, v, w, v_star, w_star, ste="relu")
+    assert out.loss == 0.5
+    np.testing.assert_array_equal(out.grad_v, [1, 0, 1])
+    # g = Z^T (1[Zw>0] v) r = 1*[1,2] + 3*[.5,.5]
+    np.testing.assert_array_equal(out.grad_w, [2.5, 3.5])
+    # clipped_relu: window (0,1) keeps only row 3 (0.5)
+    out = stefast.loss_and_grads(Z, v, w, v_star, w_star, ste="clipped_relu")
+    np.testing.assert_array_equal(out.grad_w, [1.5, 1.5])
+    assert float(stefast.forward(Z, v, w)) == 4.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 12), st.integers(1, 9), st.integers(1, 40),
+       st.sampled_from(stefast.STES), st.sampled_from(DTYPES))
+def test_model_property(seed, B, m, n, ste, dtype):
+    rng = np.random.default_rng(seed)
+    Z, v, w, v_star, w_star = model_problem(rng, B, m, n, dtype=dtype)
+    fast = stefast.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce="none")
+    slow = ref.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce="none")
+    compare_model(fast, slow, Z, w, w_star, dtype, per_sample=True)
