@@ -1,0 +1,50 @@
+/*
+ * c_rounding_test.c -- prints, as exact hex floats, batch sums of
+ * stefast_loss_and_grads_sum_{d,f} for awkward shapes (row tails of every
+ * length). tests/test_c_api.py builds it for baseline x86-64, for AVX2 and
+ * with runtime dispatch, and checks the three outputs are identical: the
+ * fixed-lane reductions must round the same on every instruction set.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "stefast.h"
+
+static double pseudo(unsigned long long *state)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return ((double)(*state >> 11) / 9007199254740992.0) * 4.0 - 2.0;
+}
+
+int main(void)
+{
+    static const int shapes[][2] = {{1, 1}, {3, 7}, {5, 17}, {8, 16}, {4, 33}, {6, 63}, {2, 100}};
+    unsigned long long state = 7;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t m = shapes[s][0], n = shapes[s][1], B = 300;
+        double *Z = malloc(sizeof(double) * (size_t)(B * m * n));
+        float *Zf = malloc(sizeof(float) * (size_t)(B * m * n));
+        double vec[4][128], sums[1 + 128 + 128];
+        float vecf[4][128];
+        if (Z == NULL || Zf == NULL) return 1;
+        for (int64_t k = 0; k < B * m * n; k++) Zf[k] = (float)(Z[k] = pseudo(&state));
+        for (int a = 0; a < 4; a++)
+            for (int k = 0; k < 128; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
+        for (int ste = STEFAST_STE_IDENTITY; ste <= STEFAST_STE_HARDTANH; ste++) {
+            if (stefast_loss_and_grads_sum_d(Z, vec[0], vec[1], vec[2], vec[3], B, m, n,
+                                             (stefast_ste)ste, sums, sums + 1, sums + 1 + m,
+                                             1) != STEFAST_OK)
+                return 1;
+            for (int64_t k = 0; k < 1 + m + n; k++) printf("%a ", sums[k]);
+            if (stefast_loss_and_grads_sum_f(Zf, vecf[0], vecf[1], vecf[2], vecf[3], B, m, n,
+                                             (stefast_ste)ste, sums, sums + 1, sums + 1 + m,
+                                             1) != STEFAST_OK)
+                return 1;
+            for (int64_t k = 0; k < 1 + m + n; k++) printf("%a ", sums[k]);
+            printf("\n");
+        }
+        free(Z);
+        free(Zf);
+    }
+    return 0;
+}
