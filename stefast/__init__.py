@@ -23,7 +23,9 @@ from stefast.analytic import (
 from stefast.quantized import QuantizedReluGrad, optimal_alpha, quantized_relu, quantized_relu_grad, quantized_ste
 
 # ---- Monte Carlo ----
+from stefast.montecarlo import MCEstimate, monte_carlo, standard_normals
 
 # ---- coarse gradient descent ----
+from stefast.descent import Trajectory, coarse_gradient_descent
 
 __version__ = "0.1.0"
