@@ -1,38 +1,44 @@
 /*
- * normal_impl.h -- private: the Philox4x32-10 counter-based generator and a
+ * normal_impl.h -- private: the Threefry2x64-20 counter-based generator and a
  * vectorisable Box-Muller transform (included by rng.c and montecarlo.c).
  *
  * Design. A standard normal is a pure function of (key, stream, index):
  *
- *   Philox4x32-10 (Salmon et al., SC'11; Random123) maps a 128-bit counter and
- *   a 64-bit key to four 32-bit words. Group j of stream s uses the counter
- *   (j mod 2^32, j >> 32, s mod 2^32, s >> 32) and key (key mod 2^32, key >> 32).
+ *   Threefry2x64-20 (Salmon et al., SC'11; Random123, add-rotate-xor only, so
+ *   it vectorises on any SIMD unit) maps a counter (j, s) and a 128-bit key
+ *   (k0, k1) to two 64-bit words; j is the group index within stream s.
+ *   (Philox4x32-10 was tried first: GCC emulates its 32x32->64 multiplies
+ *   with three vpmuludq each, and it ran at a third of this speed.)
  *
- *   float64: one group gives two normals, from two 52-bit uniforms
- *     u1 = 1 - k1 2^-52 in [2^-52, 1] (words 0, 1) and t = k2 2^-52 in [0, 1)
- *     (words 2, 3): R = sqrt(-2 log u1), (R cos 2 pi t, R sin 2 pi t).
+ *   float64: one group gives two normals from two 52-bit uniforms (the top
+ *     bits of each word): u1 = 1 - k1 2^-52 in [2^-52, 1], t = k2 2^-52 in
+ *     [0, 1); R = sqrt(-2 log u1), (R cos 2 pi t, R sin 2 pi t).
  *     Largest |z| = sqrt(104 log 2) = 8.49.
- *   float32: one group gives four normals, two Box-Muller pairs from 32-bit
- *     words (u1 = round_f32(k >> 1) 2^-31 + 2^-32 from words 0 and 2, the
- *     angle from words 1 and 3). Largest |z| = sqrt(64 log 2) = 6.66.
+ *   float32: one group gives four normals, two Box-Muller pairs: u from 31
+ *     bits of each word's high half (round_f32(k) 2^-31 + 2^-32, in (0, 1]),
+ *     the angle from its low 32 bits. Largest |z| = sqrt(64 log 2) = 6.66.
  *
- *   Normals are produced in chunks of 16 groups ("lanes"). Within chunk c of
- *   a stream, lane l (group j = 16c + l) writes, in float64, normal
- *   32c + l (cos) and 32c + 16 + l (sin); in float32 normals 64c + l,
- *   64c + 16 + l, 64c + 32 + l, 64c + 48 + l. This fixed layout lets every
- *   dispatch clone store whole vectors; it does not depend on the ISA.
+ *   Normals come in chunks of 16 groups ("lanes"). In chunk c of a stream,
+ *   lane l (group j = 16c + l) writes, in float64, normals 32c + l (cos)
+ *   and 32c + 16 + l (sin); in float32 normals 64c + l, 64c + 16 + l,
+ *   64c + 32 + l, 64c + 48 + l. The layout lets every dispatch clone store
+ *   whole vectors; it does not depend on the ISA.
  *
- * log and sin/cos are written here as polynomials (no libm call) so that GCC
- * vectorises the loops; only +, -, *, /, sqrt and bit operations are used, all
+ * log, sin/cos and sqrt are polynomials / Newton steps written here (no libm
+ * call; GCC vectorises __builtin_sqrt only under -fno-math-errno, which the
+ * build does not set). Only +, -, *, / and bit operations are used, all
  * correctly rounded, and -ffp-contract=off forbids FMA contraction, so every
  * clone (baseline, AVX2, AVX-512) returns bitwise identical normals.
  *   log(u), u in [2^-52, 1]: u = 2^e m, m in [sqrt(1/2), sqrt 2),
  *     log m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.1716, series to s^23:
- *     truncation < 2e-18 relative; measured max error vs libm log about 1 ulp.
- *   sin, cos of a = 2 pi r, |r| <= 1/8 turn (quadrant taken from the integer
- *     bits, so the reduction is exact): Taylor series to a^15 / a^16,
- *     truncation < 5e-17. float32 uses the same forms with fewer terms
- *     (log to s^9, sin to a^9, cos to a^10; truncation < 2e-9).
+ *     truncation < 2e-18 relative.
+ *   sin, cos of a = 2 pi r, |r| <= 1/8 turn (the quadrant is taken from the
+ *     integer bits, so the reduction is exact): Taylor to a^15 / a^16,
+ *     truncation < 5e-17.
+ *   sqrt: see stefast_sqrt_d_.
+ *   The float64 normals agree with NumPy's log/cos/sin/sqrt applied to the
+ *   same words to rtol 1e-13 (tests/test_rng.py). float32 uses the same forms
+ *   with fewer terms (log to s^9, sin to a^9, cos to a^10; truncation < 2e-9).
  */
 #ifndef STEFAST_NORMAL_IMPL_H
 #define STEFAST_NORMAL_IMPL_H

@@ -12,7 +12,8 @@
  *           in floating point, unlike floor(u + 0.5).
  *
  * The clip is written with comparisons, not fmin/fmax, so that NaN passes
- * through: quantized_relu(NaN) = NaN, +inf -> L alpha, -inf -> 0.
+ * through: quantized_relu(NaN) = NaN, +inf -> L alpha, -inf -> 0; no output
+ * is ever -0.
  *
  * Backward pass, for an upstream gradient g = dloss/dq:
  *   grad_x[k]  = g[k] * mu'(x[k]), exactly 0 outside the surrogate's window
@@ -27,12 +28,17 @@
  *   Terms whose dq/dalpha is exactly 0 contribute exactly 0; a NaN x gives a
  *   NaN grad_alpha.
  *
+ * Each function is built in several CPU clones (STEFAST_DISPATCH, internal.h);
+ * every loop is branch-free and vectorises, and the clones round identically
+ * (the alpha-gradient runs over a fixed number of partial sums).
+ *
  * Each `_f` function computes in float (u = x / alpha in float, as NumPy does
  * for a float32 array), so the reference twin reproduces it bit for bit.
  */
 #include <math.h>
 #include <stddef.h>
 
+#include "internal.h"
 #include "stefast.h"
 
 /* Shared argument check: bits in [1, 62], alpha finite and > 0, len >= 0. */
@@ -43,27 +49,45 @@ static int check_args(int64_t len, int bits, double alpha)
     return STEFAST_OK;
 }
 
+/* QRELU_LEVEL(T, u, k, ROUND): k = the clipped level of u = x / alpha
+ * (NaN for NaN u); ROUND is the C ceil/floor function for T.  Every
+ * comparison is evaluated unconditionally and only values are selected:
+ * with trapping math on (no -ffast-math), GCC if-converts, and so
+ * vectorises, nothing else.  ceil and floor vectorise as round
+ * instructions in the SSE4.1+ clones. */
+#define QRELU_CEIL_LEVEL(T, u, k, CEIL)                                     \
+    {                                                                       \
+        (k) = CEIL(u);                                                      \
+        (k) = (k) <= (T)0 ? (T)0 : (k); /* NaN stays; -0 -> +0 */           \
+        (k) = (k) > L ? L : (k);                                            \
+    }
+#define QRELU_NEAREST_LEVEL(T, u, k, FLOOR)                                 \
+    {                                                                       \
+        const T f_ = FLOOR(u);                                              \
+        const int up_ = ((u) - f_) >= (T)0.5; /* exact; ties up */          \
+        (k) = f_ + (up_ ? (T)1 : (T)0);                                     \
+        (k) = (k) <= (T)0 ? (T)0 : (k);                                     \
+        (k) = (k) > L ? L : (k);                                            \
+    }
+
 /* Body of the forward loop, instantiated for double and float so that each
- * precision keeps its own arithmetic; branch-free apart from the rounding
- * switch, which is hoisted out of the loop. */
+ * precision keeps its own arithmetic; branch-free. */
 #define QRELU_BODY(T, CEIL, FLOOR)                                          \
     const T a = (T)alpha;                                                   \
     const T L = (T)((((int64_t)1) << bits) - 1);                            \
     int64_t i;                                                              \
     if (rounding == STEFAST_ROUND_CEIL) {                                   \
         for (i = 0; i < len; i++) {                                         \
-            T k = CEIL(x[i] / a);                                           \
-            k = k <= (T)0 ? (T)0 : k; /* also turns -0 into +0 */                                        \
-            k = k > L ? L : k;                                              \
+            const T u = x[i] / a;                                           \
+            T k;                                                            \
+            QRELU_CEIL_LEVEL(T, u, k, CEIL)                                 \
             out[i] = k * a;                                                 \
         }                                                                   \
     } else if (rounding == STEFAST_ROUND_NEAREST) {                         \
         for (i = 0; i < len; i++) {                                         \
-            T u = x[i] / a;                                                 \
-            T f = FLOOR(u);                                                 \
-            T k = f + ((u - f) >= (T)0.5 ? (T)1 : (T)0);                    \
-            k = k <= (T)0 ? (T)0 : k; /* also turns -0 into +0 */                                        \
-            k = k > L ? L : k;                                              \
+            const T u = x[i] / a;                                           \
+            T k;                                                            \
+            QRELU_NEAREST_LEVEL(T, u, k, FLOOR)                             \
             out[i] = k * a;                                                 \
         }                                                                   \
     } else {                                                                \
@@ -80,6 +104,7 @@ static int check_args(int64_t len, int bits, double alpha)
  *   alpha:    resolution, finite and > 0 (rounded to float by the _f twin)
  *   rounding: STEFAST_ROUND_CEIL or STEFAST_ROUND_NEAREST
  */
+STEFAST_DISPATCH
 int stefast_quantized_relu_d(const double *x, double *out, int64_t len,
                              int bits, double alpha, stefast_rounding rounding)
 {
@@ -88,6 +113,7 @@ int stefast_quantized_relu_d(const double *x, double *out, int64_t len,
     QRELU_BODY(double, ceil, floor)
 }
 
+STEFAST_DISPATCH
 int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
                              int bits, double alpha, stefast_rounding rounding)
 {
@@ -98,6 +124,31 @@ int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
 }
 
 #undef QRELU_BODY
+
+#define QRELU_LANES 8
+
+/* lane[j] += grad * dq/dalpha at element i + j (inside QRELU_GRAD_BODY). */
+#define QRELU_ALPHA_TERM(T, LEVEL, ROUND)                                   \
+    {                                                                       \
+        const T xi = x[i + j];                                              \
+        const T u = xi / a;                                                 \
+        const double gd_ = (double)grad[i + j];                             \
+        T k, d;                                                             \
+        int in_, nz_;                                                       \
+        LEVEL(T, u, k, ROUND)                                               \
+        in_ = (xi > (T)0) & (xi < top);                                     \
+        d = (lsq & in_) ? k - u : k;                                        \
+        nz_ = d != (T)0;                                                    \
+        lane[j] += nz_ ? gd_ * (double)d : 0.0;                             \
+    }
+
+/* lane sums over all of x for one rounding (inside QRELU_GRAD_BODY). */
+#define QRELU_ALPHA_LOOP(T, LEVEL, ROUND)                                   \
+    for (i = 0; i < full; i += QRELU_LANES)                                 \
+        for (j = 0; j < QRELU_LANES; j++)                                   \
+            QRELU_ALPHA_TERM(T, LEVEL, ROUND)                               \
+    for (j = 0; j < len - full; j++) /* tail, i == full */                  \
+        QRELU_ALPHA_TERM(T, LEVEL, ROUND)
 
 /* Body of the backward pass: first the alpha-gradient sum (in double; it
  * reads grad, which grad_x may alias, so it runs first), then the masked copy
@@ -117,17 +168,18 @@ int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
     if (alpha_grad != STEFAST_ALPHA_GRAD_EXACT && !lsq)                     \
         return STEFAST_EINVAL;                                              \
     if (grad_alpha != NULL) {                                               \
+        /* QRELU_LANES independent partial sums combined in a fixed order:   \
+         * vectorisable, and the same result in every CPU clone */          \
+        double lane[QRELU_LANES] = {0.0};                                   \
         double acc = 0.0;                                                   \
-        for (i = 0; i < len; i++) {                                         \
-            const T u = x[i] / a;                                           \
-            const T f = FLOOR(u);                                           \
-            T k = ceiling ? CEIL(u) : f + ((u - f) >= (T)0.5 ? (T)1 : (T)0); \
-            T d;                                                            \
-            k = k <= (T)0 ? (T)0 : k; /* also turns -0 into +0 */                                        \
-            k = k > L ? L : k;                                              \
-            d = (lsq && x[i] > (T)0 && x[i] < top) ? k - u : k;             \
-            if (d != (T)0) acc += (double)grad[i] * (double)d;              \
+        int64_t j;                                                          \
+        const int64_t full = len - len % QRELU_LANES;                       \
+        if (ceiling) {                                                      \
+            QRELU_ALPHA_LOOP(T, QRELU_CEIL_LEVEL, CEIL)                     \
+        } else {                                                            \
+            QRELU_ALPHA_LOOP(T, QRELU_NEAREST_LEVEL, FLOOR)                 \
         }                                                                   \
+        for (j = 0; j < QRELU_LANES; j++) acc += lane[j];                   \
         *grad_alpha = acc;                                                  \
     }                                                                       \
     if (grad_x != NULL) {                                                   \
@@ -138,7 +190,7 @@ int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
                 grad_x[i] = x[i] > (T)0 ? grad[i] : (T)0;                   \
         } else {                                                            \
             for (i = 0; i < len; i++)                                       \
-                grad_x[i] = (x[i] > (T)0 && x[i] < top) ? grad[i] : (T)0;   \
+                grad_x[i] = ((x[i] > (T)0) & (x[i] < top)) ? grad[i] : (T)0;    \
         }                                                                   \
     }                                                                       \
     return STEFAST_OK;
@@ -158,6 +210,7 @@ int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
  *               (hardtanh is rejected with STEFAST_EINVAL)
  *   alpha_grad: STEFAST_ALPHA_GRAD_EXACT or STEFAST_ALPHA_GRAD_LSQ
  */
+STEFAST_DISPATCH
 int stefast_quantized_relu_grad_d(const double *x, const double *grad,
                                   double *grad_x, double *grad_alpha,
                                   int64_t len, int bits, double alpha,
@@ -169,6 +222,7 @@ int stefast_quantized_relu_grad_d(const double *x, const double *grad,
     QRELU_GRAD_BODY(double, ceil, floor)
 }
 
+STEFAST_DISPATCH
 int stefast_quantized_relu_grad_f(const float *x, const float *grad,
                                   float *grad_x, double *grad_alpha,
                                   int64_t len, int bits, double alpha,
@@ -182,3 +236,8 @@ int stefast_quantized_relu_grad_f(const float *x, const float *grad,
 }
 
 #undef QRELU_GRAD_BODY
+#undef QRELU_LANES
+#undef QRELU_ALPHA_TERM
+#undef QRELU_ALPHA_LOOP
+#undef QRELU_CEIL_LEVEL
+#undef QRELU_NEAREST_LEVEL

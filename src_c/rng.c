@@ -1,16 +1,15 @@
 /*
- * rng.c -- standard normals from the counter-based Philox4x32-10 generator
+ * rng.c -- standard normals from the counter-based Threefry2x64-20 generator
  * (the raw entry point; the Monte Carlo kernels in montecarlo.c inline the
  * same code from normal_impl.h, which documents the bit-level layout and
- * the accuracy of the polynomial log / sin / cos).
+ * the accuracy of the polynomial log / sin / cos / sqrt).
  *
- * Why Philox + Box-Muller: a counter-based generator makes every normal a
- * pure function of (key, stream, index), so streams can be tied to samples
- * and threads can take any of them in any order; its 16 independent lanes
- * and a branch-free Box-Muller transform vectorise completely (ziggurat
- * would not: it branches per value). Measured on the build machine (AMD
- * EPYC Zen 4, one thread): about 4x NumPy's standard_normal in float64 and
- * 8x in float32 (numbers in the README / bench/test_bench_montecarlo.py).
+ * Why a counter-based generator + Box-Muller: every normal is a pure
+ * function of (key, stream, index), so streams can be tied to samples and
+ * threads can take any of them in any order; 16 independent lanes and a
+ * branch-free transform vectorise completely (a ziggurat branches per
+ * value). Rates measured against NumPy's standard_normal are in
+ * bench/test_bench_montecarlo.py and the README.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -140,7 +140,7 @@ int stefast_quantized_relu_grad_f(const float *x, const float *grad,
 
 /*
  * Standard normals are a pure function of (key, stream, index): the
- * Philox4x32-10 counter-based generator (Salmon et al., SC'11) with a
+ * Threefry2x64-20 counter-based generator (Salmon et al., SC'11) with a
  * vectorised Box-Muller transform. Bit-level layout and accuracy:
  * src_c/normal_impl.h. Every CPU dispatch clone gives identical bits.
  */

@@ -218,3 +218,53 @@ def check_nonnegative_float(value, name):
     if not (x >= 0 and np.isfinite(x)):
         raise ValueError(f"{name} must be a finite number >= 0, got {x}")
     return x
+
+
+# ---- Monte Carlo (stefast.montecarlo) ----
+
+
+def check_choice(value, name, choices):
+    """value must be one of the strings in choices."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_float_dtype(dtype, name="dtype"):
+    """numpy.float32 or numpy.float64 (anything np.dtype accepts for them)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be numpy.float32 or numpy.float64, got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name} must be numpy.float32 or numpy.float64, got {dt}")
+    return dt
+
+
+def check_rng(rng, name="rng"):
+    """np.random.default_rng(rng), with a message naming the argument."""
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be None, an int seed, a numpy.random.SeedSequence, a BitGenerator "
+            f"or a numpy.random.Generator; got {type(rng).__name__} ({exc})"
+        ) from None
+
+
+def check_weights(v, w, v_star, w_star):
+    """Finite 1-d float64 v, v_star (m,) and w, w_star (n,), m, n >= 1."""
+    arrays = []
+    for name, x in (("v", v), ("w", w), ("v_star", v_star), ("w_star", w_star)):
+        a = as_float_array(x, name).astype(np.float64, copy=False)
+        if a.ndim != 1 or a.shape[0] == 0:
+            raise ValueError(f"{name} must be a non-empty 1-d vector, got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite, got {int((~np.isfinite(a)).sum())} inf/NaN entries")
+        arrays.append(a)
+    v, w, v_star, w_star = arrays
+    if v_star.shape != v.shape:
+        raise ValueError(f"v_star has length {v_star.shape[0]} but v has length {v.shape[0]}")
+    if w_star.shape != w.shape:
+        raise ValueError(f"w_star has length {w_star.shape[0]} but w has length {w.shape[0]}")
+    return v, w, v_star, w_star

@@ -22,6 +22,7 @@ __all__ = [
     "loss_and_grads",
     "quantized_relu",
     "quantized_relu_grad",
+    "monte_carlo",
 ]
 
 
@@ -158,3 +159,67 @@ def quantized_relu_grad(x, grad, bits, alpha, ste="clipped_relu", out=None, *,
         terms = grad.astype(np.float64) * dq_dalpha.astype(np.float64)
     grad_alpha = np.sum(np.where(dq_dalpha != 0, terms, 0.0))  # exact zeros stay 0
     return qz.QuantizedReluGrad(val.deliver(grad_x, out, "out"), t(grad_alpha))
+
+
+# ---- Monte Carlo ----
+# Twin of stefast.monte_carlo: NumPy's standard_normal and the reference
+# loss_and_grads, batch by batch. Same signature, same validation, same
+# MCEstimate; the numbers differ from the fast path (another generator:
+# NumPy's Generator here, stefast's Threefry streams there), the
+# distributions do not. ``threads`` is validated and ignored.
+
+def _mc_batch_values(gen, v, w, v_star, w_star, ste, method, Q, alpha, beta, B, dtype):
+    """Per-sample (loss, grad_v, grad_w) of B samples, as one (B, 1+m+n) array."""
+    m, n = v.size, w.size
+    if method == "full":
+        Z = gen.standard_normal((B, m, n), dtype=dtype)
+        out = loss_and_grads(Z, v.astype(dtype), w.astype(dtype), v_star.astype(dtype),
+                             w_star.astype(dtype), ste=ste, reduce="none")
+        return np.column_stack([out.loss, out.grad_v, out.grad_w]).astype(np.float64)
+    # MATH.md section 8: S = Z Q^T (B, m, k); Zw = S alpha, Zw* = S beta
+    k = Q.shape[0]
+    S = gen.standard_normal((B, m, k), dtype=dtype)
+    zw, zws = S @ alpha.astype(dtype), S @ beta.astype(dtype)
+    r = (zw > 0).astype(dtype) @ v.astype(dtype) - (zws > 0).astype(dtype) @ v_star.astype(dtype)
+    a = np.where(_ste_derivative(zw, ste), v.astype(dtype) * r[:, None], 0)
+    c = np.einsum("bmk,bm->bk", S, a)  # E[g | S] = Q^T c
+    if method == "projected":
+        xi = gen.standard_normal((B, n), dtype=dtype)
+        na = np.linalg.norm(a, axis=1)
+        g = (c - na[:, None] * (xi @ Q.T.astype(dtype))) @ Q.astype(dtype) + na[:, None] * xi
+    else:
+        g = c @ Q.astype(dtype)
+    grad_v = (zw > 0) * r[:, None]
+    return np.column_stack([0.5 * r * r, grad_v, g]).astype(np.float64)
+
+
+def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", rng=None,
+                threads=None, dtype=np.float64, progress=False, start=0):
+    from stefast import montecarlo as mc
+
+    v, w, v_star, w_star = val.check_weights(v, w, v_star, w_star)
+    ste = val.check_ste(ste)
+    method = val.check_choice(method, "method", mc.METHODS)
+    n_samples = val.check_positive_int(n_samples, "n_samples", minimum=2)
+    start = val.check_positive_int(start, "start", minimum=0)
+    dtype = val.check_float_dtype(dtype)
+    val.check_threads(threads)
+    gen = val.check_rng(rng)
+    Q, alpha, beta = mc.mc_basis(w, w_star)
+    m, n = v.size, w.size
+    batch = max(1, (1 << 22) // (m * n))
+    count, mean, m2 = 0, np.zeros(1 + m + n), np.zeros(1 + m + n)
+    done = 0
+    while done < n_samples:
+        B = min(batch, n_samples - done)
+        X = _mc_batch_values(gen, v, w, v_star, w_star, ste, method, Q, alpha, beta, B, dtype)
+        mb, m2b = X.mean(axis=0), ((X - X.mean(axis=0)) ** 2).sum(axis=0)
+        if count == 0:
+            mean, m2 = mb, m2b
+        else:  # Chan et al.'s pooled update
+            delta = mb - mean
+            mean = mean + delta * (B / (count + B))
+            m2 = m2 + m2b + delta * delta * (count * B / (count + B))
+        count += B
+        done += B
+    return mc.MCEstimate._from_moments(mean, m2, count, method, ste, dtype, m, ())

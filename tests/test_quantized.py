@@ -332,3 +332,20 @@ def test_quantized_ste_callable():
         assert_array_equal(stefast.quantized_ste(2, 0.5, ste)(x),
                            stefast.quantized_relu_grad(x, g, 2, 0.5, ste).grad_x)
     assert_array_equal(mu.forward(x), stefast.quantized_relu(x, 2, 0.5))
+
+
+def test_quantized_surrogates_in_expected_coarse_grad():
+    """The callable path of the analysis accepts quantized_ste; with bits=1 and
+    alpha=1 its clipped_relu window is (0, 1), the named clipped_relu STE."""
+    analytic = pytest.importorskip("stefast.analytic")
+    rng = np.random.default_rng(2)
+    v, v_star = rng.standard_normal(4), rng.standard_normal(4)
+    w, w_star = rng.standard_normal(3), rng.standard_normal(3)
+    for ste in ("relu", "clipped_relu"):
+        named = analytic.expected_coarse_grad(v, w, v_star, w_star, ste)
+        via = analytic.expected_coarse_grad(v, w, v_star, w_star, stefast.quantized_ste(1, 1.0, ste))
+        assert_allclose(via.grad_w, named.grad_w, rtol=1e-9, atol=1e-12)
+    # a 4-bit window (0, 15 alpha) is wider than (0, 1) and gives another answer
+    g4 = analytic.expected_coarse_grad(v, w, v_star, w_star,
+                                       stefast.quantized_ste(4, stefast.optimal_alpha(4, "ceil")))
+    assert np.all(np.isfinite(g4.grad_w))

@@ -1,0 +1,324 @@
+"""Monte Carlo estimates of E[loss], E[dl/dv] and E[g_mu] with standard errors.
+
+Layers (one name chain, MATH.md sections 2 and 8):
+
+    monte_carlo (here)       validation, seeding, the basis Q, super-block loop
+    _core.mc_accumulate      dtype dispatch, GIL released
+    stefast_mc_accumulate_*  src_c/montecarlo.c: samples, block sums, Chan fold
+    normal_impl.h            Threefry2x64-20 + vectorised Box-Muller
+
+Reproducibility. ``np.random.default_rng(rng)`` is called once and two
+64-bit words ``gen.integers(0, 2**64, size=2, dtype=np.uint64)`` become the
+generator key (so an int seed or SeedSequence is reproducible, and a
+Generator passed twice gives two independent keys). Sample b (counting from
+0, plus ``start``) draws its normals from stream b under that key: a
+sample's value depends only on (key, b). Blocks of ``BLOCK`` samples are
+summed in double and folded in block order, so the result is bitwise
+identical for any ``threads`` and any super-block size (the loop that gives
+progress reports and Ctrl-C checks between C calls).
+"""
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stefast import _core
+from stefast import _validation as val
+
+__all__ = ["MCEstimate", "monte_carlo", "METHODS", "mc_basis", "mc_key", "standard_normals"]
+
+METHODS = ("full", "projected", "conditional")
+
+#: samples per block: the unit of the block-ordered reduction (fixed; part
+#: of what makes results reproducible bit for bit)
+BLOCK = 256
+
+#: work per C call, in "normal-equivalents" per thread (about 10-50 ms here)
+_CALL_WORK = 1 << 23
+
+
+@dataclass(frozen=True)
+class MCEstimate:
+    """A Monte Carlo estimate with standard errors; ``merge`` combines runs.
+
+    Attributes
+    ----------
+    loss, grad_v, grad_w : float, ndarray (m,), ndarray (n,)
+        Sample means of the loss, the exact dl/dv and the coarse gradient
+        g_mu (for ``method="conditional"``: the mean of E[g_mu | S]).
+    loss_se, grad_v_se, grad_w_se :
+        Standard errors sqrt(var / n_samples) of those means, from the
+        per-sample values of the estimator used (for "conditional" these
+        are the standard errors of the Rao-Blackwellised estimator, smaller
+        than those of "full" or "projected").
+    n_samples : int
+    method, ste : str
+    dtype : numpy.dtype
+        Precision the samples were computed in (the means are float64).
+    m2 : ndarray (1 + m + n,)
+        Sums of squared deviations from the mean of [loss, grad_v, grad_w],
+        the state ``merge`` needs (Chan et al.'s parallel update).
+    segments : tuple of (key0, key1, start, stop)
+        The sample streams used; ``merge`` refuses two estimates that share
+        samples (same key, overlapping ranges), which are not independent.
+    """
+
+    loss: float
+    grad_v: np.ndarray
+    grad_w: np.ndarray
+    loss_se: float
+    grad_v_se: np.ndarray
+    grad_w_se: np.ndarray
+    n_samples: int
+    method: str
+    ste: str
+    dtype: np.dtype
+    m2: np.ndarray = field(repr=False)
+    segments: tuple = field(repr=False, default=())
+
+    @classmethod
+    def _from_moments(cls, mean, m2, count, method, ste, dtype, m, segments):
+        mean = np.asarray(mean, dtype=np.float64)
+        m2 = np.maximum(np.asarray(m2, dtype=np.float64), 0.0)
+        se = np.sqrt(m2 / (count - 1) / count)
+        for a in (mean, m2, se):
+            a.setflags(write=False)
+        return cls(float(mean[0]), mean[1:1 + m], mean[1 + m:], float(se[0]), se[1:1 + m],
+                   se[1 + m:], int(count), method, ste, np.dtype(dtype), m2, tuple(segments))
+
+    def merge(self, other):
+        """Combine with an independent estimate of the same quantity.
+
+        Exact pooling (Chan et al.): the mean and the sum of squared
+        deviations of the union of both sample sets, as if one run had
+        drawn them all. Both must use the same method, surrogate, shapes and
+        dtype, and must not share samples (same key and overlapping sample
+        ranges); runs split across processes use either different seeds or
+        the same seed with disjoint ``start`` ranges.
+
+        Examples
+        --------
+        >>> import numpy as np, stefast
+        >>> v, w = np.ones(3), np.array([1.0, 0.0])
+        >>> a = stefast.monte_carlo(v, w, v, -w, n_samples=1000, rng=1)
+        >>> b = stefast.monte_carlo(v, w, v, -w, n_samples=1000, rng=1, start=1000)
+        >>> a.merge(b).n_samples
+        2000
+        """
+        if not isinstance(other, MCEstimate):
+            raise TypeError(f"other must be an MCEstimate, got {type(other).__name__}")
+        for name in ("method", "ste", "dtype"):
+            if getattr(self, name) != getattr(other, name):
+                raise ValueError(f"cannot merge estimates with different {name}: "
+                                 f"{getattr(self, name)!r} and {getattr(other, name)!r}")
+        if self.grad_v.shape != other.grad_v.shape or self.grad_w.shape != other.grad_w.shape:
+            raise ValueError(
+                f"cannot merge estimates of different shapes: (m, n) = "
+                f"{(self.grad_v.size, self.grad_w.size)} and {(other.grad_v.size, other.grad_w.size)}")
+        for k0, k1, a0, a1 in self.segments:
+            for q0, q1, b0, b1 in other.segments:
+                if (k0, k1) == (q0, q1) and a0 < b1 and b0 < a1:
+                    raise ValueError(
+                        "the two estimates share samples (same rng key and overlapping "
+                        f"sample ranges [{a0}, {a1}) and [{b0}, {b1})); they are not "
+                        "independent. Use different seeds or disjoint start ranges.")
+        mean_a = np.concatenate([[self.loss], self.grad_v, self.grad_w])
+        mean_b = np.concatenate([[other.loss], other.grad_v, other.grad_w])
+        na, nb = self.n_samples, other.n_samples
+        n = na + nb
+        delta = mean_b - mean_a
+        mean = mean_a + delta * (nb / n)
+        m2 = self.m2 + other.m2 + delta * delta * (na * nb / n)
+        return MCEstimate._from_moments(mean, m2, n, self.method, self.ste, self.dtype,
+                                        self.grad_v.size, self.segments + other.segments)
+
+
+def mc_key(rng):
+    """The generator key (two uint64 words) drawn from ``default_rng(rng)``."""
+    gen = val.check_rng(rng)
+    return np.ascontiguousarray(gen.integers(0, 2**64, size=2, dtype=np.uint64))
+
+
+def mc_basis(w, w_star):
+    """Orthonormal rows Q (k, n), k <= 2, spanning {w, w_star}, and the
+    coordinates alpha = Q w, beta = Q w_star (MATH.md section 8), float64.
+
+    The first row is w/|w| (if w != 0); the second is the normalised part of
+    w_star orthogonal to it, dropped when it is below rounding (w parallel to
+    w_star, theta in {0, pi}) or when w_star = 0.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    w_star = np.asarray(w_star, dtype=np.float64)
+    rows = []
+    for x in (w, w_star):
+        nx = np.linalg.norm(x)
+        if nx == 0:
+            continue
+        r = x.copy()
+        for _ in range(2):  # Gram-Schmidt twice: orthogonal to rounding
+            for q in rows:
+                r -= q * (q @ r)
+        nr = np.linalg.norm(r)
+        if nr > 64 * np.finfo(np.float64).eps * nx * np.sqrt(x.size):
+            rows.append(r / nr)
+    Q = np.array(rows, dtype=np.float64).reshape(len(rows), w.size)
+    return Q, Q @ w, Q @ w_star
+
+
+def _call_samples(method, m, n, k, threads):
+    """Samples per C call (a multiple of BLOCK): about _CALL_WORK per thread."""
+    cost = {"full": 2 * m * n, "projected": m * k + 2 * n + 4 * m,
+            "conditional": m * k + 4 * m + 16}[method]
+    blocks = max(1, (_CALL_WORK * threads) // (cost * BLOCK))
+    return blocks * BLOCK
+
+
+def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", rng=None,
+                threads=None, dtype=np.float64, progress=False, start=0):
+    """Monte Carlo estimate of E[loss], E[dl/dv] and E[g_mu] over Gaussian Z.
+
+    Parameters
+    ----------
+    v, v_star : array_like, shape (m,)
+        Student and teacher second-layer weights.
+    w, w_star : array_like, shape (n,)
+        Student and teacher filters (any values; w = 0 is the model Zw = 0).
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    n_samples : int >= 2
+    method : {"full", "projected", "conditional"}
+        "full" draws all m*n entries of each Z (in C, one cache-resident
+        sample at a time, fused with the forward/backward pass). "projected"
+        draws S = Z Q^T (m x 2) and n more normals, exact in distribution
+        (MATH.md section 8). "conditional" averages E[g | S] (Rao-Blackwell),
+        O(m) per sample, with smaller variance; its loss and grad_v are the
+        same per-sample quantities as the other methods.
+    rng : None, int, SeedSequence, BitGenerator or Generator
+        Passed to ``numpy.random.default_rng`` once; the C generator's key is
+        ``gen.integers(0, 2**64, size=2, dtype=uint64)``.
+    threads : int, optional
+        OpenMP threads (None: every core). Results are bitwise identical
+        for any value.
+    dtype : numpy.float32 or numpy.float64
+        Precision of the samples; sums, means and standard errors are
+        accumulated in float64 either way.
+    progress : bool
+        Show a tqdm bar on stderr (only if stderr is a terminal), updated
+        after each C call (tens of milliseconds).
+    start : int >= 0
+        Index of the first sample: the same rng with disjoint
+        [start, start + n_samples) ranges gives pieces of one long run, to
+        ``merge`` across processes.
+
+    Returns
+    -------
+    MCEstimate
+
+    Notes
+    -----
+    The generator is Threefry2x64-20 (counter-based) with a vectorised
+    Box-Muller transform, not NumPy's: the numbers differ from
+    ``stefast.reference.monte_carlo`` (which uses ``standard_normal``), the
+    distributions do not. Ctrl-C raises KeyboardInterrupt within one C call
+    (well under a second); nothing is left half-updated.
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> v, w = np.ones(4), np.array([1.0, 0.0, 0.0])
+    >>> est = stefast.monte_carlo(v, w, v, w, n_samples=1000, rng=0)
+    >>> est.loss   # student == teacher: every sample has loss 0
+    0.0
+    """
+    v, w, v_star, w_star = val.check_weights(v, w, v_star, w_star)
+    ste = val.check_ste(ste)
+    method = val.check_choice(method, "method", METHODS)
+    n_samples = val.check_positive_int(n_samples, "n_samples", minimum=2)
+    start = val.check_positive_int(start, "start", minimum=0)
+    dtype = val.check_float_dtype(dtype)
+    threads = val.check_threads(threads)
+    progress = bool(progress)
+    key = mc_key(rng)
+    m, n = v.size, w.size
+
+    Q, alpha, beta = mc_basis(w, w_star)
+    k = Q.shape[0]
+    if method == "full":
+        Q, alpha, beta = np.zeros(0), np.zeros(0), np.zeros(0)
+    method_code = _core.MC_METHOD_CODES[method]
+    width = _core.mc_width(method_code, m, n, k)
+    cast = [np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+            for a in (v, w, v_star, w_star, Q, alpha, beta)]
+    count = np.zeros(1, dtype=np.int64)
+    mean = np.zeros(width, dtype=np.float64)
+    m2 = np.zeros(width, dtype=np.float64)
+    step = _call_samples(method, m, n, k, threads)
+    ste_code = _core.STE_CODES[ste]
+
+    bar = None
+    if progress and sys.stderr is not None and sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_samples, unit="sample", unit_scale=True,
+                   desc=f"monte_carlo[{method}]", file=sys.stderr)
+    done = 0
+    try:
+        while done < n_samples:
+            chunk = min(step, n_samples - done)
+            _core.mc_accumulate(*cast, k, m, n, ste_code, method_code, key, start + done,
+                                chunk, BLOCK, count, mean, m2, threads)
+            done += chunk
+            if bar is not None:
+                bar.update(chunk)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"monte_carlo interrupted after {done} of {n_samples} samples") from None
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if method == "conditional":
+        mean, m2 = _conditional_to_g(mean, m2, np.asarray(Q, dtype=np.float64), m) \
+            if k else (np.concatenate([mean, np.zeros(n)]), np.concatenate([m2, np.zeros(n)]))
+    segments = ((int(key[0]), int(key[1]), start, start + n_samples),)
+    return MCEstimate._from_moments(mean, m2, int(count[0]), method, ste, dtype, m, segments)
+
+
+def _conditional_to_g(mean, m2, Q, m):
+    """Map the conditional method's statistics of c = S^T a (k numbers, and
+    c_0 + c_1) to those of g = Q^T c, component by component."""
+    k = Q.shape[0]
+    c_mean, c_m2 = mean[1 + m:1 + m + k], m2[1 + m:1 + m + k]
+    g_mean = Q.T @ c_mean
+    g_m2 = (Q.T ** 2) @ c_m2
+    if k == 2:  # cross term from M2(c_0 + c_1) = M2_00 + M2_11 + 2 M2_01
+        m2_01 = 0.5 * (m2[1 + m + 2] - c_m2[0] - c_m2[1])
+        g_m2 = g_m2 + 2.0 * Q[0] * Q[1] * m2_01
+    return (np.concatenate([mean[:1 + m], g_mean]),
+            np.concatenate([m2[:1 + m], np.maximum(g_m2, 0.0)]))
+
+
+def standard_normals(shape, *, rng=None, stream=0, dtype=np.float64, threads=None):
+    """Standard normals from stefast's generator: ``shape = (..., L)`` holds
+    streams ``stream, stream + 1, ...`` (one per row), L values each.
+
+    The raw generator behind ``monte_carlo`` (Threefry2x64-20 + Box-Muller,
+    key from ``default_rng(rng)`` as there), for statistical tests and
+    benchmarks.
+
+    Examples
+    --------
+    >>> import stefast
+    >>> stefast.standard_normals((2, 3), rng=0).shape
+    (2, 3)
+    """
+    dtype = val.check_float_dtype(dtype)
+    shape = tuple(val.check_positive_int(s, "shape", minimum=0) for s in np.atleast_1d(shape))
+    stream = val.check_positive_int(stream, "stream", minimum=0)
+    threads = val.check_threads(threads)
+    key = mc_key(rng)
+    out = np.empty(shape, dtype=dtype)
+    length = shape[-1] if shape else 1
+    _core.normals(key, stream, out.reshape(-1), out.size // max(length, 1) if length else 0,
+                  length, threads)
+    return out

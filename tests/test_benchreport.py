@@ -1,0 +1,80 @@
+"""stefast.benchreport: the report from a small synthetic pytest-benchmark
+JSON (no benchmarks are run here), and the CLI handler with --from-json."""
+
+import argparse
+import json
+
+import pytest
+
+pytest.importorskip("matplotlib")
+from stefast import benchreport  # noqa: E402
+
+
+def _bench(group, impl, median, work, **extra):
+    return {"group": group, "name": f"test[{impl}]", "fullname": f"x::test[{impl}]",
+            "stats": {"median": median, "q1": 0.9 * median, "q3": 1.1 * median,
+                      "min": 0.8 * median, "rounds": 5},
+            "extra_info": {"impl": impl, "work": work, "unit": "samples", **extra}}
+
+
+@pytest.fixture
+def synthetic_json(tmp_path):
+    g = "loss_and_grads 32x64 float64 1 thread"
+    benches = [
+        _bench(g, "stefast", 0.01, 1000, bound="read ns/float64", bound_units=2048000,
+               m=32, n=64, dtype="float64"),
+        _bench(g, "reference", 0.1, 1000, m=32, n=64, dtype="float64"),
+        _bench(g, "numba-njit", 0.02, 1000, m=32, n=64, dtype="float64"),
+        _bench("g2", "stefast", 0.001, 1000, m=8, n=16, dtype="float64"),
+        _bench("threads", "stefast 1 thread(s)", 0.02, 1000, threads=1, study="threads",
+               kernel="loss_and_grads"),
+        _bench("threads", "stefast 2 thread(s)", 0.011, 1000, threads=2, study="threads",
+               kernel="loss_and_grads"),
+        {"group": "interleaved: x", "name": "t", "stats": {"median": 1.0},
+         "extra_info": {"work": 100, "unit": "elements", "interleaved": {
+             "stefast": {"median": 0.001, "q1": 0.0009, "q3": 0.0011, "rounds": 9},
+             "reference": {"median": 0.004, "q1": 0.003, "q3": 0.005, "rounds": 9}}}},
+        {"group": "smoke", "name": "disabled", "stats": None, "extra_info": {}},
+    ]
+    data = {"machine_info": {"cpu": {"brand_raw": "Test CPU"}},
+            "commit_info": {"id": "abc", "dirty": False},
+            "benchmarks": benches,
+            "stefast": {"bounds": {"read ns/float64": 2e-9}}}
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_report_from_json(tmp_path, synthetic_json):
+    out = tmp_path / "report"
+    assert benchreport.run_bench(out, from_json=synthetic_json) == 0
+    md = (out / "bench.md").read_text()
+    for png in ("throughput_vs_mn.png", "threads.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "bench.json").read_text())["benchmarks"]
+    assert "## Machine" in md and "### loss_and_grads 32x64 float64 1 thread" in md
+    # stefast: 100k samples/s, 10x the reference, 2x numba, 2e-9*2048000/0.01 = 41% of bound
+    assert "| stefast | 100k | 90.9k-111k | 10.00x | numba-njit 2.00x | 41% |" in md
+    assert "| reference | 10k |" in md and "| numba-njit | 50k |" in md
+    assert "## Interleaved groups" in md and "| reference | 25k |" in md
+    assert "read ns/float64 | 2.000" in md
+
+
+def test_cli_handler_from_json(tmp_path, synthetic_json):
+    parser = argparse.ArgumentParser(prog="stefast")
+    sub = parser.add_subparsers(dest="command")
+    benchreport.add_bench_parser(sub)
+    args = parser.parse_args(["bench", "--out", str(tmp_path / "r"), "--from-json",
+                              str(synthetic_json)])
+    assert args.func(args) == 0
+    assert (tmp_path / "r" / "bench.md").is_file()
+
+
+def test_missing_json_is_an_error(tmp_path, capsys):
+    assert benchreport.run_bench(tmp_path, from_json=tmp_path / "nope.json") == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_machine_info_has_versions():
+    info = benchreport.machine_info()
+    assert "numpy" in info["versions"] and "thread env" in info
