@@ -36,6 +36,7 @@ def rounds(n):
 
 RESULTS = {}  # group -> {impl: dict(seconds=..., work=..., unit=..., bound=...)}
 BOUNDS = {}   # name -> seconds per unit of work at the machine's limit
+NOTES = []    # free-form result lines for the summary (e.g. build comparisons)
 
 
 def pytest_configure(config):
@@ -141,10 +142,12 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not RESULTS and not BOUNDS:
+    if not RESULTS and not BOUNDS and not NOTES:
         return
     tr = terminalreporter
     tr.section("stefast benchmark summary (medians; ratios measured in this run)")
+    for line in NOTES:
+        tr.write_line(line)
     for name, per_unit in sorted(BOUNDS.items()):
         tr.write_line(f"bound {name}: {per_unit * 1e9:.3f} ns per value")
     header = (f"{'group':48s} {'implementation':24s} {'rate (/s)':>12s} "
