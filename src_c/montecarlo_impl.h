@@ -27,56 +27,94 @@ STEFAST_INLINE void FN(normals_)(const uint64_t *key, uint64_t s, T *restrict ou
         NORMAL_CHUNK_FN(key, s, (uint64_t)c, out + c * NORMAL_CHUNK);
 }
 
+/* a_i = mu'(zw_i) v_i r for every row, with the surrogate chosen outside
+ * the loop (the loop body is then branch-free). */
+STEFAST_INLINE void FN(window_times_)(const T *restrict zw, const T *restrict v, T r,
+                                      int64_t m, stefast_ste ste, T *restrict act)
+{
+    switch (ste) {
+    case STEFAST_STE_IDENTITY:
+        for (int64_t i = 0; i < m; i++) act[i] = v[i] * r;
+        break;
+    case STEFAST_STE_RELU:
+        for (int64_t i = 0; i < m; i++) act[i] = zw[i] > 0 ? v[i] * r : (T)0;
+        break;
+    case STEFAST_STE_CLIPPED_RELU:
+        for (int64_t i = 0; i < m; i++) act[i] = zw[i] > 0 && zw[i] < 1 ? v[i] * r : (T)0;
+        break;
+    default: /* STEFAST_STE_HARDTANH */
+        for (int64_t i = 0; i < m; i++) act[i] = zw[i] >= -1 && zw[i] <= 1 ? v[i] * r : (T)0;
+        break;
+    }
+}
+
 /* One sample of the projected / conditional methods (MATH.md section 8).
- * G: IN normals (m k [+ n]); zw (m) scratch; x: OUT the p statistics. */
+ * G: IN normals (m k [+ n]), row i of S = G[i k .. i k + k); zw, zws, act
+ * (m each) scratch; x: OUT the p statistics. Sums over i run in index order
+ * (no reassociation), so every dispatch clone rounds alike. */
 STEFAST_INLINE void FN(projected_sample_)(const FN(mc_args_) *A, const T *restrict G,
-                                          T *restrict zw, T *restrict act,
-                                          T *restrict x)
+                                          T *restrict zw, T *restrict zws,
+                                          T *restrict act, T *restrict x)
 {
     const int64_t m = A->m, n = A->n, k = A->k;
     const T *restrict v = A->v, *restrict vs = A->vs;
+    const T a0 = k > 0 ? A->alpha[0] : 0, a1 = k > 1 ? A->alpha[1] : 0;
+    const T b0 = k > 0 ? A->beta[0] : 0, b1 = k > 1 ? A->beta[1] : 0;
+    /* Zw = S alpha, Zw* = S beta (elementwise, vectorised) */
+    if (k == 2) {
+        for (int64_t i = 0; i < m; i++) {
+            zw[i] = G[2 * i] * a0 + G[2 * i + 1] * a1;
+            zws[i] = G[2 * i] * b0 + G[2 * i + 1] * b1;
+        }
+    } else if (k == 1) {
+        for (int64_t i = 0; i < m; i++) {
+            zw[i] = G[i] * a0;
+            zws[i] = G[i] * b0;
+        }
+    } else {
+        for (int64_t i = 0; i < m; i++) zw[i] = zws[i] = 0;
+    }
     T y = 0, y_star = 0;
     for (int64_t i = 0; i < m; i++) {
-        T d = 0, ds = 0;
-        for (int64_t a = 0; a < k; a++) {
-            d += G[i * k + a] * A->alpha[a];
-            ds += G[i * k + a] * A->beta[a];
-        }
-        zw[i] = d;
-        y += d > 0 ? v[i] : (T)0;
-        y_star += ds > 0 ? vs[i] : (T)0;
+        y += zw[i] > 0 ? v[i] : (T)0;
+        y_star += zws[i] > 0 ? vs[i] : (T)0;
     }
     const T r = y - y_star;
     x[0] = (T)0.5 * r * r;
-    T na2 = 0;
-    for (int64_t i = 0; i < m; i++) {
-        x[1 + i] = zw[i] > 0 ? r : (T)0;
-        act[i] = FN(in_window_)(zw[i], A->ste) ? v[i] * r : (T)0;
-        na2 += act[i] * act[i];
+    for (int64_t i = 0; i < m; i++) x[1 + i] = zw[i] > 0 ? r : (T)0;
+    FN(window_times_)(zw, v, r, m, A->ste, act);
+    /* c = S^T a, the coordinates of E[g | S] in the basis Q, and |a|^2 */
+    T c0 = 0, c1 = 0, na2 = 0;
+    if (k == 2) {
+        for (int64_t i = 0; i < m; i++) {
+            c0 += G[2 * i] * act[i];
+            c1 += G[2 * i + 1] * act[i];
+        }
+    } else if (k == 1) {
+        for (int64_t i = 0; i < m; i++) c0 += G[i] * act[i];
     }
-    T c[2] = {0, 0}; /* c = S^T a, the coordinates of E[g | S] in the basis Q */
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t a = 0; a < k; a++) c[a] += G[i * k + a] * act[i];
     if (A->method == STEFAST_MC_CONDITIONAL) {
-        for (int64_t a = 0; a < k; a++) x[1 + m + a] = c[a];
-        if (k == 2) x[1 + m + 2] = c[0] + c[1];
+        if (k > 0) x[1 + m] = c0;
+        if (k > 1) {
+            x[1 + m + 1] = c1;
+            x[1 + m + 2] = c0 + c1;
+        }
         return;
     }
+    for (int64_t i = 0; i < m; i++) na2 += act[i] * act[i];
     /* projected: g = Q^T (c - |a| Q xi) + |a| xi, xi ~ N(0, I_n) */
     const T *restrict xi = G + m * k;
     const T na = (T)sqrt((double)na2);
-    T coef[2] = {0, 0};
-    for (int64_t a = 0; a < k; a++) {
-        T proj = FN(dot_)(A->Q + a * n, xi, n);
-        coef[a] = c[a] - na * proj;
-    }
+    const T coef0 = k > 0 ? c0 - na * FN(dot_)(A->Q, xi, n) : 0;
+    const T coef1 = k > 1 ? c1 - na * FN(dot_)(A->Q + n, xi, n) : 0;
     T *restrict g = x + 1 + m;
-    for (int64_t j = 0; j < n; j++) g[j] = na * xi[j];
-    for (int64_t a = 0; a < k; a++) {
-        const T *restrict q = A->Q + a * n;
-        const T ca = coef[a];
-        for (int64_t j = 0; j < n; j++) g[j] += ca * q[j];
-    }
+    const T *restrict q0 = A->Q, *restrict q1 = A->Q + n;
+    if (k == 2)
+        for (int64_t j = 0; j < n; j++) g[j] = na * xi[j] + coef0 * q0[j] + coef1 * q1[j];
+    else if (k == 1)
+        for (int64_t j = 0; j < n; j++) g[j] = na * xi[j] + coef0 * q0[j];
+    else
+        for (int64_t j = 0; j < n; j++) g[j] = na * xi[j];
 }
 
 /*
@@ -86,8 +124,8 @@ STEFAST_INLINE void FN(projected_sample_)(const FN(mc_args_) *A, const T *restri
  */
 STEFAST_DISPATCH
 static void FN(mc_block_)(const FN(mc_args_) *A, int64_t s0, int64_t s1,
-                          T *restrict G, T *restrict zw, T *restrict act,
-                          int64_t *restrict idx, T *restrict x,
+                          T *restrict G, T *restrict zw, T *restrict zws,
+                          T *restrict act, int64_t *restrict idx, T *restrict x,
                           double *restrict shift, double *restrict sum1,
                           double *restrict sum2)
 {
@@ -101,7 +139,7 @@ static void FN(mc_block_)(const FN(mc_args_) *A, int64_t s0, int64_t s1,
             FN(sample_)(G, A->v, A->w, A->vs, A->ws, m, n, A->ste, idx, zw, x, x + 1,
                         x + 1 + m);
         else
-            FN(projected_sample_)(A, G, zw, act, x);
+            FN(projected_sample_)(A, G, zw, zws, act, x);
         if (s == s0) {
             for (int64_t c = 0; c < p; c++) shift[c] = (double)x[c];
         } else {
@@ -138,7 +176,7 @@ int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *
 #pragma omp parallel num_threads(threads)
     {
         T *G = malloc((size_t)(glen > 0 ? glen : NORMAL_CHUNK) * sizeof(T));
-        T *scratch = malloc((size_t)(2 * m + p) * sizeof(T));
+        T *scratch = malloc((size_t)(3 * m + p) * sizeof(T));
         int64_t *idx = malloc((size_t)m * sizeof(int64_t));
         if (G == NULL || scratch == NULL || idx == NULL) {
 #pragma omp atomic write
@@ -151,8 +189,8 @@ int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *
             const int64_t s1 = b == nblocks - 1 ? first_sample + n_samples : s0 + block;
             double *part = partial + b * 3 * p;
             if (G != NULL && scratch != NULL && idx != NULL)
-                FN(mc_block_)(&A, s0, s1, G, scratch, scratch + m, idx, scratch + 2 * m,
-                              part, part + p, part + 2 * p);
+                FN(mc_block_)(&A, s0, s1, G, scratch, scratch + m, scratch + 2 * m, idx,
+                              scratch + 3 * m, part, part + p, part + 2 * p);
         }
         free(G);
         free(scratch);

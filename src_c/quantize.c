@@ -28,9 +28,10 @@
  *   Terms whose dq/dalpha is exactly 0 contribute exactly 0; a NaN x gives a
  *   NaN grad_alpha.
  *
- * Each function is built in several CPU clones (STEFAST_DISPATCH, internal.h);
- * every loop is branch-free and vectorises, and the clones round identically
- * (the alpha-gradient runs over a fixed number of partial sums).
+ * Each function is built in several CPU clones (STEFAST_DISPATCH, internal.h)
+ * with branch-free loop bodies; the forward and grad_x loops vectorise, and
+ * the clones round identically (the alpha-gradient is summed over a fixed
+ * number of partial sums, combined in a fixed order).
  *
  * Each `_f` function computes in float (u = x / alpha in float, as NumPy does
  * for a float32 array), so the reference twin reproduces it bit for bit.
@@ -49,12 +50,11 @@ static int check_args(int64_t len, int bits, double alpha)
     return STEFAST_OK;
 }
 
-/* QRELU_LEVEL(T, u, k, ROUND): k = the clipped level of u = x / alpha
- * (NaN for NaN u); ROUND is the C ceil/floor function for T.  Every
- * comparison is evaluated unconditionally and only values are selected:
- * with trapping math on (no -ffast-math), GCC if-converts, and so
- * vectorises, nothing else.  ceil and floor vectorise as round
- * instructions in the SSE4.1+ clones. */
+/* QRELU_CEIL_LEVEL / QRELU_NEAREST_LEVEL(T, u, k, ROUND): k = the clipped
+ * level of u = x / alpha (NaN for NaN u); ROUND is ceil/floor for T.  Each
+ * comparison is evaluated unconditionally and only values are selected, the
+ * form GCC if-converts with trapping math on (no -ffast-math); ceil and floor
+ * become round instructions in the SSE4.1+ clones. */
 #define QRELU_CEIL_LEVEL(T, u, k, CEIL)                                     \
     {                                                                       \
         (k) = CEIL(u);                                                      \

@@ -34,11 +34,11 @@ METHODS = ("full", "projected", "conditional")
 #: of what makes results reproducible bit for bit)
 BLOCK = 256
 
-#: work per C call, in "normal-equivalents" per thread (about 10-50 ms here)
-_CALL_WORK = 1 << 23
+#: work per C call, in "normal-equivalents" per thread (about 10-100 ms here)
+_CALL_WORK = 1 << 24
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MCEstimate:
     """A Monte Carlo estimate with standard errors; ``merge`` combines runs.
 

@@ -166,7 +166,9 @@ def quantized_relu_grad(x, grad, bits, alpha, ste="clipped_relu", out=None, *,
 # loss_and_grads, batch by batch. Same signature, same validation, same
 # MCEstimate; the numbers differ from the fast path (another generator:
 # NumPy's Generator here, stefast's Threefry streams there), the
-# distributions do not. ``threads`` is validated and ignored.
+# distributions do not. ``threads`` and ``start`` are validated and ignored
+# (NumPy's generator has no per-sample streams), ``progress`` is ignored; the
+# estimate carries no stream segments, so ``merge`` cannot detect overlap.
 
 def _mc_batch_values(gen, v, w, v_star, w_star, ste, method, Q, alpha, beta, B, dtype):
     """Per-sample (loss, grad_v, grad_w) of B samples, as one (B, 1+m+n) array."""
