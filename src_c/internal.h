@@ -26,11 +26,6 @@
 #define STEFAST_DISPATCH
 #endif
 
-/* Bytes ahead of the current row of Z to prefetch (sample_impl.h). */
-#ifndef STEFAST_PREFETCH
-#define STEFAST_PREFETCH 1024
-#endif
-
 /* Helpers called from a dispatched function must be inlined into each clone
  * to be compiled for its instruction set; a plain `inline` is only a hint. */
 #if defined(__GNUC__)

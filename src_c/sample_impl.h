@@ -105,19 +105,6 @@ STEFAST_INLINE T FN(dot_)(const T *restrict z, const T *restrict w, int64_t n)
     return d;
 }
 
-/*
- * Z is streamed from memory once; the hardware prefetcher alone leaves the
- * core waiting when samples are small (measured: 3x slower than from cache
- * at m=8, n=16), so each row also asks for the bytes STEFAST_PREFETCH ahead.
- * A prefetch past the end of the array is harmless.
- */
-STEFAST_INLINE void FN(prefetch_ahead_)(const T *row, int64_t n)
-{
-    const char *p = (const char *)row + STEFAST_PREFETCH;
-    for (int64_t off = 0; off < n * (int64_t)sizeof(T); off += 64)
-        __builtin_prefetch(p + off, 0, 0);
-}
-
 STEFAST_INLINE int FN(in_window_)(T x, stefast_ste ste)
 {
     switch (ste) {
@@ -147,7 +134,6 @@ STEFAST_INLINE void FN(sample_)(const T *restrict Z, const T *restrict v,
     T y = 0, y_star = 0;
     for (int64_t i = 0; i < m; i++) {
         T d, ds;
-        FN(prefetch_ahead_)(Z + i * n, n);
         FN(dot2_)(Z + i * n, w, ws, n, &d, &ds);
         zw[i] = d;
         y += d > 0 ? v[i] : (T)0;
