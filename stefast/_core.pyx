@@ -7,7 +7,7 @@ dtypes and made the buffers contiguous; nothing here decides semantics. Each
 function takes flat 1-d buffers plus sizes, dispatches once on the fused
 dtype (float -> `_f` kernel, double -> `_d` kernel) and releases the GIL.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 from stefast._core cimport *
 
@@ -189,7 +189,6 @@ def quantized_relu_grad(const floating[::1] x,      # IN
 
 
 # ---- Monte Carlo ----
-from libc.stdint cimport uint64_t
 
 MC_METHOD_CODES = {
     "full": STEFAST_MC_FULL,

@@ -349,3 +349,14 @@ def test_quantized_surrogates_in_expected_coarse_grad():
     g4 = analytic.expected_coarse_grad(v, w, v_star, w_star,
                                        stefast.quantized_ste(4, stefast.optimal_alpha(4, "ceil")))
     assert np.all(np.isfinite(g4.grad_w))
+
+
+def test_quantized_surrogates_in_the_report_card():
+    """The STE report card takes a quantized ReLU's surrogates through the
+    callable path; the clipped window vanishes at the spurious minimiser like
+    clipped_relu, the identity surrogate does not (Lemma 9)."""
+    alpha = stefast.optimal_alpha(2, rounding="ceil")
+    clipped = stefast.ste_report(stefast.quantized_ste(2, alpha, "clipped_relu"), m=4, n=3, rng=0)
+    identity = stefast.ste_report(stefast.quantized_ste(2, alpha, "identity"), m=4, n=3, rng=0)
+    assert clipped.vanishes_at("spurious") and not identity.vanishes_at("spurious")
+    assert "quantized" in str(clipped)
