@@ -14,6 +14,25 @@ import pytest
 _CACHE = {}
 
 
+def torch_binarize_ste():
+    """torch.autograd.Function: sigma(x) = 1[x > 0] forward, relu surrogate
+    1[x > 0] backward -- the STE a PyTorch user would write."""
+    torch = torch_or_skip()
+
+    class BinarizeSTE(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return (x > 0).to(x.dtype)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * (x > 0).to(grad.dtype)
+
+    return BinarizeSTE
+
+
 def numba_or_skip():
     return pytest.importorskip("numba")
 

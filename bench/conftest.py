@@ -158,7 +158,10 @@ def pytest_terminal_summary(terminalreporter):
         fast = rows.get("stefast")
         for impl, r in sorted(rows.items(), key=lambda kv: kv[1]["seconds"]):
             rate = r["work"] / r["seconds"]
-            ratio = f"{r['seconds'] / fast['seconds']:.2f}x" if fast and impl != "stefast" else "-"
+            # rates, not times: rows of one group may process different amounts of work
+            ratio = "-"
+            if fast and impl != "stefast":
+                ratio = f"{(fast['work'] / fast['seconds']) / rate:.2f}x"
             frac = "-"
             if r["bound"] in BOUNDS:
                 frac = f"{BOUNDS[r['bound']] * r['bound_units'] / r['seconds']:.0%}"

@@ -16,6 +16,7 @@ import pytest
 
 import stefast
 from stefast import reference as ref
+from _peers import torch_binarize_ste
 from conftest import BOUNDS, NOTES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,18 +53,7 @@ def test_read_bandwidth(benchmark):
 def torch_loss_and_grads():
     torch = pytest.importorskip("torch")
 
-    class BinarizeSTE(torch.autograd.Function):
-        """sigma(x) = 1[x > 0] forward, relu surrogate 1[x > 0] backward."""
-
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return (x > 0).to(x.dtype)
-
-        @staticmethod
-        def backward(ctx, grad):
-            (x,) = ctx.saved_tensors
-            return grad * (x > 0).to(grad.dtype)
+    BinarizeSTE = torch_binarize_ste()
 
     torch.set_num_threads(1)
 

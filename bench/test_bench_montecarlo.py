@@ -16,6 +16,7 @@ import pytest
 
 import stefast
 from stefast import reference as ref
+from _peers import torch_binarize_ste
 
 SHAPES = [(8, 16), (32, 64), (32, 256), (128, 512)]
 DTYPES = [np.float64, np.float32]
@@ -53,16 +54,7 @@ def torch_mc(dtype, threads):
     torch.set_num_threads(threads)
     tdt = torch.float64 if dtype == np.float64 else torch.float32
 
-    class BinarizeSTE(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return (x > 0).to(x.dtype)
-
-        @staticmethod
-        def backward(ctx, grad):
-            (x,) = ctx.saved_tensors
-            return grad * (x > 0).to(grad.dtype)
+    BinarizeSTE = torch_binarize_ste()
 
     def run(v, w, v_star, w_star, N, seed=0):
         gen = torch.Generator().manual_seed(seed)
