@@ -45,7 +45,7 @@ static void FN(chunk_forward_)(const T *Z, const T *v, const T *w, int64_t b0,
     for (int64_t b = b0; b < b1; b++) {
         const T *Zb = Z + b * m * n;
         T s = 0;
-        for (int64_t i = 0; i < m; i++) s += FN(dot_)(Zb + i * n, w, n) > 0 ? v[i] : (T)0;
+        for (int64_t i = 0; i < m; i++) s += FN(keep_if_)(FN(dot_)(Zb + i * n, w, n) > 0, v[i]);
         y[b] = s;
     }
 }
