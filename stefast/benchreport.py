@@ -51,7 +51,10 @@ def run_pytest(bench_dir, json_path, quick=False):
         cmd += ["-m", "quick", "--benchmark-max-time=0.2", "--benchmark-min-rounds=3"]
         env["STEFAST_BENCH_QUICK"] = "1"
     print("running:", " ".join(cmd), file=sys.stderr)
-    return subprocess.run(cmd, cwd=str(bench_dir.parent), env=env).returncode
+    # run from inside bench/: `python -m pytest` puts the working directory on
+    # sys.path, and from the checkout's root that would shadow the installed
+    # (compiled) package with the source tree
+    return subprocess.run(cmd, cwd=str(bench_dir), env=env).returncode
 
 
 # ---- machine block ----
