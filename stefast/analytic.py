@@ -137,9 +137,10 @@ class _Point:
     """One point, four small 1-d float64 arrays, in Python floats.
 
     The vectorised path costs ~100 us per call in NumPy overhead, whatever the
-    size; this twin of ``_model_inputs`` + ``_geometry`` brings one point to a
-    few microseconds. The formulas themselves (``_loss_formula``,
-    ``_named_formula``, ``_coarse_formula``) are shared with the array path,
+    size; this twin of ``_model_inputs`` + ``_geometry`` brings one point to
+    about 14 us (measured at m = 5, n = 8). The formulas themselves
+    (``_loss_formula``, ``_named_formula``, ``_coarse_formula``) are shared
+    with the array path,
     and the tests check the two paths agree.
     """
 
