@@ -35,8 +35,13 @@ def _asarray(x, name):
         raise TypeError(f"{name} must be array-like of real numbers: {exc}") from None
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def as_float_array(x, name):
     """x as a float32/float64 array (float32 stays, other reals become float64)."""
+    if type(x) is np.ndarray and x.dtype in _FLOATS:
+        return x  # the common case, without the promotion machinery (~1 us)
     a = _asarray(x, name)
     return a.astype(result_dtype((a, name)), copy=False)
 

@@ -100,6 +100,9 @@ def test_dtype_rules():
     assert stefast.binarize(np.array([True, False])).dtype == np.float64
     assert stefast.sign(np.ones(2, np.float32)).dtype == np.float32
     assert stefast.ste_grad(np.ones(2, np.float32), np.ones(2, np.float64)).dtype == np.float64
+    swapped = np.array([1.5, -2.0, 0.0], dtype=">f8")  # non-native byte order
+    np.testing.assert_array_equal(stefast.binarize(swapped), [1, 0, 0])
+    np.testing.assert_array_equal(stefast.sign(swapped.astype(">f4")), [1, -1, 1])
     assert stefast.binarize(3.0).shape == ()
     assert stefast.binarize([[1, -1]]).shape == (1, 2)
 
