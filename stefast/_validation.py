@@ -25,7 +25,8 @@ def result_dtype(*arrays_and_names):
             raise TypeError(f"{name} must have a real numeric dtype, got dtype {dt}")
         dtypes.append(dt)
     dt = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
-    return np.dtype(np.float32) if dt == np.float32 else np.dtype(np.float64)
+    # by kind and size, so a non-native byte order (">f4") still counts as float32
+    return np.dtype(np.float32) if (dt.kind, dt.itemsize) == ("f", 4) else np.dtype(np.float64)
 
 
 def _asarray(x, name):

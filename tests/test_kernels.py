@@ -103,6 +103,7 @@ def test_dtype_rules():
     swapped = np.array([1.5, -2.0, 0.0], dtype=">f8")  # non-native byte order
     np.testing.assert_array_equal(stefast.binarize(swapped), [1, 0, 0])
     np.testing.assert_array_equal(stefast.sign(swapped.astype(">f4")), [1, -1, 1])
+    assert stefast.sign(swapped.astype(">f4")).dtype == np.float32
     assert stefast.binarize(3.0).shape == ()
     assert stefast.binarize([[1, -1]]).shape == (1, 2)
 
