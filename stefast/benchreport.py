@@ -133,6 +133,9 @@ def _rows(data):
     return rows
 
 
+TTA_KEY = "seconds_to_se_1e-3"  # extra_info of the time-to-accuracy benchmarks
+
+
 def _fmt_rate(x):
     for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if x >= div:
@@ -195,6 +198,16 @@ def render_markdown(data, machine):
             out.append(f"| {r['impl']} | {_fmt_rate(r['rate'])} | {iqr} | {vs_ref} | "
                        f"{_peer_cell(peers)} | {frac} |")
         out.append("")
+        # time-to-accuracy groups: the estimated seconds matter more than the rate
+        tta = [(r["impl"], r["extra"][TTA_KEY]) for r in rs if TTA_KEY in r["extra"]]
+        if tta:
+            base = dict(tta).get(REFERENCE)
+            out += ["| implementation | estimated seconds to the target standard error | "
+                    "speed-up vs reference |", "|---|---:|---:|"]
+            for impl, sec in sorted(tta, key=lambda kv: kv[1]):
+                gain = f"{base / sec:.0f}x" if base and impl != REFERENCE else "-"
+                out.append(f"| {impl} | {sec:.4g} | {gain} |")
+            out.append("")
 
     inter = [(b.get("group") or b["name"], b["extra_info"]) for b in data.get("benchmarks", [])
              if "interleaved" in b.get("extra_info", {})]
