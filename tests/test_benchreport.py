@@ -35,6 +35,8 @@ def synthetic_json(tmp_path):
              "stefast": {"median": 0.001, "q1": 0.0009, "q3": 0.0011, "rounds": 9},
              "reference": {"median": 0.004, "q1": 0.003, "q3": 0.005, "rounds": 9}}}},
         {"group": "smoke", "name": "disabled", "stats": None, "extra_info": {}},
+        _bench("tta", "reference", 1.0, 1000, **{"seconds_to_se_1e-3": 5000.0}),
+        _bench("tta", "stefast-conditional", 0.1, 1000, **{"seconds_to_se_1e-3": 2.5}),
     ]
     data = {"machine_info": {"cpu": {"brand_raw": "Test CPU"}},
             "commit_info": {"id": "abc", "dirty": False},
@@ -58,6 +60,8 @@ def test_report_from_json(tmp_path, synthetic_json):
     assert "| reference | 10k |" in md and "| numba-njit | 50k |" in md
     assert "## Interleaved groups" in md and "| reference | 25k |" in md
     assert "read ns/float64 | 2.000" in md
+    # time-to-accuracy groups get their own table of estimated seconds
+    assert "| stefast-conditional | 2.5 | 2000x |" in md
 
 
 def test_cli_handler_from_json(tmp_path, synthetic_json):
