@@ -353,7 +353,7 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
     ...                                      v_star, w_star, ste="relu", lr=0.1, steps=3000)
     >>> bool(tr.theta[-1] < 1e-3), bool(np.allclose(tr.v_final, v_star, atol=1e-3))
     (True, True)
-    >>> bool(tr.max_increase() <= 0)
+    >>> bool(tr.max_increase() <= 1e-12 * tr.f[0])   # monotone up to round-off
     True
     """
     v0, w0, v_star, w_star = an._model_inputs(v0, w0, v_star, w_star)
