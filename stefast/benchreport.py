@@ -241,6 +241,16 @@ def write_plots(data, out_dir):
 
     rows = _rows(data)
     written = []
+
+    def save(fig, ax, legend, name):
+        if legend:
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = Path(out_dir) / name
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
     series = {}
     for r in rows:
         e = r["extra"]
@@ -254,13 +264,7 @@ def write_plots(data, out_dir):
         ax.plot(xs, [pts[x] for x in xs], "o-", label=f"{impl} ({dt})")
     ax.set(xscale="log", yscale="log", xlabel="m * n", ylabel="samples / s",
            title="loss_and_grads throughput vs m*n (1 thread)")
-    if series:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = Path(out_dir) / "throughput_vs_mn.png"
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
-    written.append(p)
+    save(fig, ax, series, "throughput_vs_mn.png")
 
     threads = {}
     for r in rows:
@@ -274,13 +278,7 @@ def write_plots(data, out_dir):
         ax.plot(xs, [pts[x] / pts[xs[0]] for x in xs], "o-", label=kernel[:50])
     ax.set(xlabel="threads", ylabel="speed-up over the fewest threads",
            title="stefast scaling with threads")
-    if threads:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = Path(out_dir) / "threads.png"
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
-    written.append(p)
+    save(fig, ax, threads, "threads.png")
     return written
 
 
