@@ -21,7 +21,7 @@
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__linux__) && !defined(STEFAST_NO_DISPATCH)
-#define STEFAST_DISPATCH __attribute__((target_clones("default", "avx2", "avx512f")))
+#define STEFAST_DISPATCH __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
 #else
 #define STEFAST_DISPATCH
 #endif
