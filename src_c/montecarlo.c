@@ -3,7 +3,7 @@
  * with standard errors (MATH.md sections 2 and 8).
  *
  * Design. A sample is the unit of randomness: sample b draws its normals
- * from stream b of the counter-based generator (normal_impl.h), so its
+ * from stream b of the generator (normal_impl.h), so its
  * value depends only on (key, b). Samples are grouped in blocks of a fixed
  * size; OpenMP threads take whole blocks, each block keeps shifted sums
  * (shift = its first sample) in double, and the blocks are folded into the

@@ -23,8 +23,9 @@ typedef struct {
 STEFAST_INLINE void FN(normals_)(const uint64_t *key, uint64_t s, T *restrict out,
                                  int64_t count)
 {
-    for (int64_t c = 0; c * NORMAL_CHUNK < count; c++)
-        NORMAL_CHUNK_FN(key, s, (uint64_t)c, out + c * NORMAL_CHUNK);
+    stefast_stream_ g;
+    stefast_stream_init_(&g, key, s);
+    for (int64_t c = 0; c * NORMAL_CHUNK < count; c++) NORMAL_CHUNK_FN(&g, out + c * NORMAL_CHUNK);
 }
 
 /* a_i = mu'(zw_i) v_i r for every row, with the surrogate chosen outside

@@ -1,53 +1,63 @@
 /*
- * normal_impl.h -- private: the Threefry2x64-20 counter-based generator and a
- * vectorisable Box-Muller transform (included by rng.c and montecarlo.c).
+ * normal_impl.h -- private: stefast's standard normal generator (included by
+ * rng.c and montecarlo.c).
  *
- * Design. A standard normal is a pure function of (key, stream, index):
+ * Design. The normals of a stream are a pure function of (key, stream s):
  *
- *   Threefry2x64-20 (Salmon et al., SC'11; Random123, add-rotate-xor only, so
- *   it vectorises on any SIMD unit) maps a counter (j, s) and a 128-bit key
- *   (k0, k1) to two 64-bit words; j is the group index within stream s.
- *   (Philox4x32-10 was tried first: GCC emulates its 32x32->64 multiplies
- *   with three vpmuludq each, and it ran at a third of this speed.)
+ *   Seeding. Stream s runs 16 xoshiro256++ generators ("lanes", Blackman &
+ *   Vigna 2018) and one scalar side generator of the same kind. Their 256-bit
+ *   states are outputs of the counter-based Threefry2x64-20 (Salmon et al.,
+ *   SC'11; Random123's known-answer vectors pass) at counters (j, s):
+ *   lane l takes j = 2l, 2l+1, the side generator j = 32, 33. So a stream
+ *   costs 34 Threefry blocks to start, and each 64-bit word after that
+ *   costs one xoshiro step (about 11 integer operations, against about 40
+ *   per word for Threefry itself, which made the generator twice as slow;
+ *   measured in bench/test_bench_montecarlo.py). Streams are tied to
+ *   samples, not threads, so any thread count gives the same values. (An
+ *   all-zero lane state, probability 2^-256, would output zeros.)
  *
- *   float64: one group gives two normals from two 52-bit uniforms (the top
- *     bits of each word): u1 = 1 - k1 2^-52 in [2^-52, 1], t = k2 2^-52 in
- *     [0, 1); R = sqrt(-2 log u1), (R cos 2 pi t, R sin 2 pi t).
- *     Largest |z| = sqrt(104 log 2) = 8.49.
- *   float32: one group gives four normals, two Box-Muller pairs: u from 31
- *     bits of each word's high half (round_f32(k) 2^-31 + 2^-32, in (0, 1]),
- *     the angle from its low 32 bits. Largest |z| = sqrt(64 log 2) = 6.66.
+ *   Words come 32 at a time, two steps of every lane: lane l's first word
+ *   at position l, its second at 16 + l.
  *
- *   Normals come in chunks of 16 groups ("lanes"). In chunk c of a stream,
- *   lane l (group j = 16c + l) writes, in float64, normals 32c + l (cos)
- *   and 32c + 16 + l (sin); in float32 normals 64c + l, 64c + 16 + l,
- *   64c + 32 + l, 64c + 48 + l. The layout lets every dispatch clone store
- *   whole vectors; it does not depend on the ISA.
+ *   float64: Marsaglia & Tsang's ziggurat, 256 layers (ziggurat_tables.h),
+ *     one value per word: layer i = bits 0-7, sign = bit 8, magnitude
+ *     k = bits 12-63 (52 bits); x = k w[i], accepted at once when k < k[i]
+ *     (98.8 % of words). The fast path is branch-free (two table gathers, a
+ *     multiply and a compare), so it vectorises across a chunk of 32 words
+ *     (two words per lane: normals 32c + l and 32c + 16 + l of chunk c). A
+ *     rejected value goes to the slow path, one at a time in index order:
+ *     the wedge test or Marsaglia's tail algorithm, with fresh words from
+ *     the side generator, retrying from a fresh word on rejection. The slow
+ *     path is one non-inlined function compiled once (not per dispatch
+ *     clone) and calls libm's exp and log only to decide acceptance.
+ *     Measured here: the fast path alone costs a third of Box-Muller's
+ *     log/sqrt/sin/cos polynomials, and the whole float64 generator runs at
+ *     1.5x the Box-Muller one.
+ *   float32: Box-Muller, four normals per lane and chunk of 64 from the two
+ *     words of the lane: u from 31 bits of each word's high half
+ *     (round_f32(k) 2^-31 + 2^-32, in (0, 1]), the angle from its low 32
+ *     bits; normals 64c + l, 64c + 16 + l (first word), 64c + 32 + l,
+ *     64c + 48 + l (second word). Largest |z| = sqrt(64 log 2) = 6.66. (A
+ *     float ziggurat gathers twice per value, which made it slower here.)
+ *     log, sin/cos and sqrt are polynomials / Newton steps written here (no
+ *     libm call, so they vectorise): log(u) = e log 2 + 2 atanh(s) with
+ *     s = (m-1)/(m+1), series to s^9; sin, cos of a = 2 pi r, |r| <= 1/8
+ *     turn (quadrant from the integer bits, exact), Taylor to a^9 / a^10;
+ *     truncation < 2e-9.
  *
- * log, sin/cos and sqrt are polynomials / Newton steps written here (no libm
- * call; GCC vectorises __builtin_sqrt only under -fno-math-errno, which the
- * build does not set). Only +, -, *, / and bit operations are used, all
+ * Only +, -, *, / and bit operations are used in the fast paths, all
  * correctly rounded, and -ffp-contract=off forbids FMA contraction, so every
  * clone (baseline, AVX2, AVX-512) returns bitwise identical normals.
- *   log(u), u in [2^-52, 1]: u = 2^e m, m in [sqrt(1/2), sqrt 2),
- *     log m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.1716, series to s^23:
- *     truncation < 2e-18 relative.
- *   sin, cos of a = 2 pi r, |r| <= 1/8 turn (the quadrant is taken from the
- *     integer bits, so the reduction is exact): Taylor to a^15 / a^16,
- *     truncation < 5e-17.
- *   sqrt: see stefast_sqrt_d_.
- *   Measured: the float64 normals agree with NumPy's log/cos/sin/sqrt applied
- *   to the same words within 4 eps R (R = sqrt(z1^2 + z2^2) of the pair), on
- *   128000 values; tests/test_rng.py checks rtol 1e-13. float32 uses the same forms
- *   with fewer terms (log to s^9, sin to a^9, cos to a^10; truncation < 2e-9).
  */
 #ifndef STEFAST_NORMAL_IMPL_H
 #define STEFAST_NORMAL_IMPL_H
 
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
+#include "ziggurat_tables.h"
 
 #define STEFAST_RNG_LANES 16
 #define STEFAST_NORMAL_CHUNK_D 32 /* normals per chunk, float64 */
@@ -93,18 +103,62 @@
         STEFAST_TF_INJECT(x0, x1, ks2_, ks0_, 5);                              \
     } while (0)
 
-/* The two words of groups j0 .. j0+15 of stream s under key k:
- * counter (j, s), x0, x1 OUT (16 each). */
-STEFAST_INLINE void stefast_rng_lanes_(const uint64_t *key, uint64_t s, uint64_t j0,
-                                       uint64_t *restrict x0, uint64_t *restrict x1)
+/* one xoshiro256++ step of the state (s0, s1, s2, s3): returns the output */
+#define STEFAST_XOSHIRO_NEXT(s0, s1, s2, s3, out)                              \
+    do {                                                                       \
+        (out) = STEFAST_ROTL64((s0) + (s3), 23) + (s0);                        \
+        const uint64_t t_ = (s1) << 17;                                        \
+        (s2) ^= (s0);                                                          \
+        (s3) ^= (s1);                                                          \
+        (s1) ^= (s2);                                                          \
+        (s0) ^= (s3);                                                          \
+        (s2) ^= t_;                                                            \
+        (s3) = STEFAST_ROTL64((s3), 45);                                       \
+    } while (0)
+
+/* The generator of one stream: 16 lane states and the side state. */
+typedef struct {
+    uint64_t s0[STEFAST_RNG_LANES], s1[STEFAST_RNG_LANES];
+    uint64_t s2[STEFAST_RNG_LANES], s3[STEFAST_RNG_LANES];
+    uint64_t side[4];
+} stefast_stream_;
+
+STEFAST_INLINE void stefast_stream_init_(stefast_stream_ *g, const uint64_t *key, uint64_t s)
 {
     const uint64_t k0 = key[0], k1 = key[1];
+    for (int l = 0; l < STEFAST_RNG_LANES; l++) {
+        uint64_t a = 2 * (uint64_t)l, b = s, c = 2 * (uint64_t)l + 1, d = s;
+        STEFAST_THREEFRY2X64_20(a, b, k0, k1);
+        STEFAST_THREEFRY2X64_20(c, d, k0, k1);
+        g->s0[l] = a;
+        g->s1[l] = b;
+        g->s2[l] = c;
+        g->s3[l] = d;
+    }
+    uint64_t a = 2 * STEFAST_RNG_LANES, b = s, c = 2 * STEFAST_RNG_LANES + 1, d = s;
+    STEFAST_THREEFRY2X64_20(a, b, k0, k1);
+    STEFAST_THREEFRY2X64_20(c, d, k0, k1);
+    g->side[0] = a;
+    g->side[1] = b;
+    g->side[2] = c;
+    g->side[3] = d;
+}
+
+/* The next two words of every lane: first OUT (16 words, lane l's at l),
+ * then second OUT (16). Two steps per pass keep the state traffic (it
+ * lives in memory between passes) at half a load and store per word. */
+STEFAST_INLINE void stefast_stream_words_(stefast_stream_ *restrict g, uint64_t *restrict first,
+                                          uint64_t *restrict second)
+{
     /* lanes are independent: the loop body is vectorised across l */
     for (int l = 0; l < STEFAST_RNG_LANES; l++) {
-        uint64_t a = j0 + (uint64_t)l, b = s;
-        STEFAST_THREEFRY2X64_20(a, b, k0, k1);
-        x0[l] = a;
-        x1[l] = b;
+        uint64_t s0 = g->s0[l], s1 = g->s1[l], s2 = g->s2[l], s3 = g->s3[l];
+        STEFAST_XOSHIRO_NEXT(s0, s1, s2, s3, first[l]);
+        STEFAST_XOSHIRO_NEXT(s0, s1, s2, s3, second[l]);
+        g->s0[l] = s0;
+        g->s1[l] = s1;
+        g->s2[l] = s2;
+        g->s3[l] = s3;
     }
 }
 
@@ -136,24 +190,6 @@ STEFAST_INLINE uint32_t stefast_fbits_(float x)
     return u;
 }
 
-/*
- * sqrt(x) for x >= 0 from +, -, * only. GCC vectorises __builtin_sqrt only
- * under -fno-math-errno (not set by the build), so: a bit-level guess of
- * 1/sqrt(x) (relative error < 3.5%), three Newton steps (error < 4e-11),
- * then s = x y and one Newton correction of s, which squares the error
- * (< 1e-20 before rounding). x = 0 gives 0.
- */
-STEFAST_INLINE double stefast_sqrt_d_(double x)
-{
-    double y = stefast_bits_d_(0x5FE6EB50C7B537A9ull - (stefast_dbits_(x) >> 1));
-    const double hx = 0.5 * x;
-    y = y * (1.5 - hx * y * y);
-    y = y * (1.5 - hx * y * y);
-    y = y * (1.5 - hx * y * y);
-    const double s = x * y;
-    return s + (0.5 * y) * (x - s * s);
-}
-
 /* The float version: two Newton steps (error < 5e-6), s = x y, one correction. */
 STEFAST_INLINE float stefast_sqrt_f_(float x)
 {
@@ -165,89 +201,66 @@ STEFAST_INLINE float stefast_sqrt_f_(float x)
     return s + (0.5f * y) * (x - s * s);
 }
 
-/* -2 log(u) for a normal double u in (0, 1]. */
-STEFAST_INLINE double stefast_m2log_d_(double u)
+/* A uniform double in (0, 1) from the side generator (52 bits). */
+static double stefast_side_uniform_(uint64_t st[4])
 {
-    const uint64_t bits = stefast_dbits_(u);
-    const uint64_t frac = bits & 0x000FFFFFFFFFFFFFull;
-    /* mantissa above sqrt(2): halve it (exponent 1022) and bump e */
-    const uint64_t big = frac > 0x6A09E667F3BCDull;
-    const double m = stefast_bits_d_(frac | ((1023ull - big) << 52));
-    /* e + 1024 as a double without an int64 -> double conversion */
-    const uint64_t ebias = (bits >> 52) + 1ull + big; /* (e + 1023) + 1 + big = e' + 1024 */
-    const double e = stefast_bits_d_(0x4330000000000000ull | ebias) - (4503599627370496.0 + 1024.0);
-    const double f = m - 1.0;
-    const double s = f / (2.0 + f);
-    const double s2 = s * s;
-    double p = 1.0 / 23;
-    p = p * s2 + 1.0 / 21;
-    p = p * s2 + 1.0 / 19;
-    p = p * s2 + 1.0 / 17;
-    p = p * s2 + 1.0 / 15;
-    p = p * s2 + 1.0 / 13;
-    p = p * s2 + 1.0 / 11;
-    p = p * s2 + 1.0 / 9;
-    p = p * s2 + 1.0 / 7;
-    p = p * s2 + 1.0 / 5;
-    p = p * s2 + 1.0 / 3;
-    const double logm = 2.0 * s + 2.0 * s * (s2 * p); /* 2 atanh(s) */
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    return -2.0 * (e * ln2_hi + (e * ln2_lo + logm));
+    uint64_t w;
+    STEFAST_XOSHIRO_NEXT(st[0], st[1], st[2], st[3], w);
+    return ((double)(w >> 12) + 0.5) * 0x1p-52;
 }
 
-/* cos and sin of 2 pi t, t = k 2^-52 for a 52-bit integer k. */
-typedef struct { double c, s; } stefast_cs_d_;
-STEFAST_INLINE stefast_cs_d_ stefast_cossin_turn_d_(uint64_t k)
+/* The ziggurat's slow path for a word u whose fast test failed (see the top
+ * of this file); st: the stream's side state, IN/OUT. */
+__attribute__((noinline, cold, unused))
+static double stefast_ziggurat_slow_d_(uint64_t st[4], uint64_t u)
 {
-    /* nearest quarter turn q and the signed remainder in [-2^49, 2^49) */
-    const uint64_t t = (k + (1ull << 49)) & 0x000FFFFFFFFFFFFFull;
-    const uint64_t q = ((k + (1ull << 49)) >> 50) & 3u;
-    const uint64_t rem = (t & ((1ull << 50) - 1)) + (1ull << 51) - (1ull << 49);
-    /* rem - 2^51 + 2^49 ... as exact double: (rem) - 2^51 in [-2^49, 2^49) */
-    const double r = (stefast_bits_d_(0x4330000000000000ull | rem) - (4503599627370496.0 + 2251799813685248.0))
-                     * 2.220446049250313080847e-16; /* 2^-52 turns */
-    const double a = r * 6.28318530717958647693;
-    const double a2 = a * a;
-    double ps = -1.0 / 1307674368000.0;
-    ps = ps * a2 + 1.0 / 6227020800.0;
-    ps = ps * a2 - 1.0 / 39916800.0;
-    ps = ps * a2 + 1.0 / 362880.0;
-    ps = ps * a2 - 1.0 / 5040.0;
-    ps = ps * a2 + 1.0 / 120.0;
-    ps = ps * a2 - 1.0 / 6.0;
-    const double sn = a + a * (a2 * ps);
-    double pc = 1.0 / 20922789888000.0;
-    pc = pc * a2 - 1.0 / 87178291200.0;
-    pc = pc * a2 + 1.0 / 479001600.0;
-    pc = pc * a2 - 1.0 / 3628800.0;
-    pc = pc * a2 + 1.0 / 40320.0;
-    pc = pc * a2 - 1.0 / 720.0;
-    pc = pc * a2 + 1.0 / 24.0;
-    pc = pc * a2 - 0.5;
-    const double cs = 1.0 + a2 * pc;
-    /* rotate by q quarter turns: (c, s) -> (-s, c) per quarter */
-    const uint64_t swap = q & 1u;
-    const uint64_t negc = (q ^ (q >> 1)) & 1u, negs = (q >> 1) & 1u;
-    const double x = swap ? sn : cs, y = swap ? cs : sn;
-    stefast_cs_d_ r2 = {stefast_bits_d_(stefast_dbits_(x) ^ (negc << 63)),
-                        stefast_bits_d_(stefast_dbits_(y) ^ (negs << 63))};
-    return r2;
+    for (;;) {
+        const int i = (int)(u & 255);
+        const int negative = (int)((u >> 8) & 1);
+        const int64_t k = (int64_t)(u >> 12);
+        double x = (double)k * stefast_zig_w_d[i];
+        if (k < stefast_zig_k_d[i]) return negative ? -x : x;
+        if (i == 0) { /* the base layer's tail beyond R (Marsaglia 1964) */
+            double t, y;
+            do {
+                t = -log(stefast_side_uniform_(st)) / STEFAST_ZIG_R;
+                y = -log(stefast_side_uniform_(st));
+            } while (y + y < t * t);
+            x = STEFAST_ZIG_R + t;
+            return negative ? -x : x;
+        }
+        /* the wedge between layer i's rectangle and the curve */
+        const double f_lo = stefast_zig_f_d[i], f_hi = stefast_zig_f_d[i - 1];
+        if (f_lo + stefast_side_uniform_(st) * (f_hi - f_lo) < exp(-0.5 * x * x))
+            return negative ? -x : x;
+        STEFAST_XOSHIRO_NEXT(st[0], st[1], st[2], st[3], u);
+    }
 }
 
-/* Normals 32c .. 32c+31 of stream s: out OUT (32 doubles). */
-STEFAST_INLINE void stefast_normal_chunk_d_(const uint64_t *key, uint64_t s, uint64_t c,
-                                            double *restrict out)
+/* The next 32 normals of the stream (chunk layout at the top): out OUT. */
+STEFAST_INLINE void stefast_normal_chunk_d_(stefast_stream_ *restrict g, double *restrict out)
 {
-    uint64_t x0[STEFAST_RNG_LANES], x1[STEFAST_RNG_LANES];
-    stefast_rng_lanes_(key, s, c * STEFAST_RNG_LANES, x0, x1);
-    for (int l = 0; l < STEFAST_RNG_LANES; l++) {
-        const uint64_t k1 = x0[l] >> 12, k2 = x1[l] >> 12; /* top 52 bits */
-        /* 1 - k1 2^-52, exactly: [1, 2) minus 1 gives k1 2^-52 */
-        const double u1 = 2.0 - stefast_bits_d_(0x3FF0000000000000ull | k1);
-        const double R = stefast_sqrt_d_(__builtin_fabs(stefast_m2log_d_(u1)));
-        const stefast_cs_d_ cs = stefast_cossin_turn_d_(k2);
-        out[l] = R * cs.c;
-        out[STEFAST_RNG_LANES + l] = R * cs.s;
+    const int L = STEFAST_RNG_LANES;
+    uint64_t x[2 * STEFAST_RNG_LANES], slow[2 * STEFAST_RNG_LANES];
+    stefast_stream_words_(g, x, x + L);
+    for (int l = 0; l < 2 * L; l++) {
+        const uint64_t u = x[l];
+        const int64_t i = (int64_t)(u & 255), k = (int64_t)(u >> 12);
+        /* k as a double without an int64 -> double conversion (exact) */
+        const double mag = stefast_bits_d_(0x4330000000000000ull | (u >> 12)) - 0x1p52;
+        const double z = mag * stefast_zig_w_d[i];
+        out[l] = stefast_bits_d_(stefast_dbits_(z) | ((u << 55) & 0x8000000000000000ull));
+        slow[l] = (uint64_t)(k >= stefast_zig_k_d[i]);
+    }
+    uint64_t any = 0;
+    for (int l = 0; l < 2 * L; l++) any |= slow[l];
+    if (!any) return; /* two chunks in three */
+    uint64_t mask = 0;
+    for (int l = 0; l < 2 * L; l++) mask |= slow[l] << l;
+    while (mask) { /* in index order: the side words are used in that order */
+        const int l = __builtin_ctzll(mask);
+        mask &= mask - 1;
+        out[l] = stefast_ziggurat_slow_d_(g->side, x[l]);
     }
 }
 
@@ -300,12 +313,11 @@ STEFAST_INLINE stefast_cs_f_ stefast_cossin_turn_f_(uint32_t k)
     return r2;
 }
 
-/* Normals 64c .. 64c+63 of stream s: out OUT (64 floats). */
-STEFAST_INLINE void stefast_normal_chunk_f_(const uint64_t *key, uint64_t s, uint64_t c,
-                                            float *restrict out)
+/* The next 64 normals of the stream (chunk layout at the top): out OUT. */
+STEFAST_INLINE void stefast_normal_chunk_f_(stefast_stream_ *restrict g, float *restrict out)
 {
     uint64_t x0[STEFAST_RNG_LANES], x1[STEFAST_RNG_LANES];
-    stefast_rng_lanes_(key, s, c * STEFAST_RNG_LANES, x0, x1);
+    stefast_stream_words_(g, x0, x1);
     const int L = STEFAST_RNG_LANES;
     for (int l = 0; l < STEFAST_RNG_LANES; l++) {
         /* u in (0, 1]: 31 bits (of the high halves), rounded to float, plus 2^-32 */

@@ -1,14 +1,13 @@
 /*
- * rng.c -- standard normals from the counter-based Threefry2x64-20 generator
- * (the raw entry point; the Monte Carlo kernels in montecarlo.c inline the
- * same code from normal_impl.h, which documents the bit-level layout and
- * the accuracy of the polynomial log / sin / cos / sqrt).
+ * rng.c -- standard normals by stream (the raw entry point; the Monte Carlo
+ * kernels in montecarlo.c inline the same code from normal_impl.h, which
+ * documents the generator, the bit-level layout and the transforms).
  *
- * Why a counter-based generator + Box-Muller: every normal is a pure
+ * Why streams of a counter-seeded generator: every normal is a pure
  * function of (key, stream, index), so streams can be tied to samples and
- * threads can take any of them in any order; 16 independent lanes and a
- * branch-free transform vectorise completely (a ziggurat branches per
- * value). Rates measured against NumPy's standard_normal are in
+ * threads can take any of them in any order; 16 independent lanes per
+ * stream let the word generation and the transforms vectorise. Rates
+ * measured against NumPy's standard_normal are in
  * bench/test_bench_montecarlo.py and the README.
  */
 #include <stdlib.h>
@@ -30,11 +29,13 @@ STEFAST_DISPATCH
 static void normal_stream_d(const uint64_t *key, uint64_t s, double *out, int64_t len)
 {
     const int64_t CH = STEFAST_NORMAL_CHUNK_D;
+    stefast_stream_ g;
+    stefast_stream_init_(&g, key, s);
     int64_t c = 0;
-    for (; (c + 1) * CH <= len; c++) stefast_normal_chunk_d_(key, s, (uint64_t)c, out + c * CH);
+    for (; (c + 1) * CH <= len; c++) stefast_normal_chunk_d_(&g, out + c * CH);
     if (c * CH < len) {
         double tmp[STEFAST_NORMAL_CHUNK_D];
-        stefast_normal_chunk_d_(key, s, (uint64_t)c, tmp);
+        stefast_normal_chunk_d_(&g, tmp);
         memcpy(out + c * CH, tmp, (size_t)(len - c * CH) * sizeof(double));
     }
 }
@@ -43,11 +44,13 @@ STEFAST_DISPATCH
 static void normal_stream_f(const uint64_t *key, uint64_t s, float *out, int64_t len)
 {
     const int64_t CH = STEFAST_NORMAL_CHUNK_F;
+    stefast_stream_ g;
+    stefast_stream_init_(&g, key, s);
     int64_t c = 0;
-    for (; (c + 1) * CH <= len; c++) stefast_normal_chunk_f_(key, s, (uint64_t)c, out + c * CH);
+    for (; (c + 1) * CH <= len; c++) stefast_normal_chunk_f_(&g, out + c * CH);
     if (c * CH < len) {
         float tmp[STEFAST_NORMAL_CHUNK_F];
-        stefast_normal_chunk_f_(key, s, (uint64_t)c, tmp);
+        stefast_normal_chunk_f_(&g, tmp);
         memcpy(out + c * CH, tmp, (size_t)(len - c * CH) * sizeof(float));
     }
 }

@@ -139,9 +139,10 @@ int stefast_quantized_relu_grad_f(const float *x, const float *grad,
 /* ---- Gaussian sampling and Monte Carlo (src_c/rng.c, src_c/montecarlo.c) */
 
 /*
- * Standard normals are a pure function of (key, stream, index): the
- * Threefry2x64-20 counter-based generator (Salmon et al., SC'11) with a
- * vectorised Box-Muller transform. Bit-level layout and accuracy:
+ * Standard normals are a pure function of (key, stream, index): each stream
+ * runs 16 xoshiro256++ lanes seeded by the counter-based Threefry2x64-20
+ * (Salmon et al., SC'11) at counters (j, stream); float64 values come from a
+ * ziggurat, float32 values from Box-Muller. Design and bit-level layout:
  * src_c/normal_impl.h. Every CPU dispatch clone gives identical bits.
  */
 

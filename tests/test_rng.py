@@ -1,5 +1,8 @@
 """Statistical and bit-level tests of stefast's Gaussian generator
-(Threefry2x64-20 + vectorised Box-Muller, src_c/normal_impl.h)."""
+(src_c/normal_impl.h: xoshiro256++ lanes seeded by Threefry2x64-20; a
+ziggurat for float64, Box-Muller for float32)."""
+
+import math
 
 import numpy as np
 import pytest
@@ -26,31 +29,129 @@ def test_threefry_known_answers(ctr, key, expected):
     assert _core.threefry2x64_20(*ctr, *key) == expected
 
 
-def _box_muller_reference(key, stream, count):
-    """float64 normals of one stream recomputed from the raw Threefry words
-    with NumPy's log/cos/sin (the layout documented in normal_impl.h)."""
-    chunks = -(-count // 32)
-    out = np.empty(chunks * 32)
-    for c in range(chunks):
-        words = np.array([_core.threefry2x64_20(16 * c + l, stream, int(key[0]), int(key[1]))
-                          for l in range(16)], dtype=np.uint64)
-        k1 = (words[:, 0] >> np.uint64(12)).astype(np.float64)
-        k2 = (words[:, 1] >> np.uint64(12)).astype(np.float64)
-        u1 = 1.0 - k1 * 2.0**-52
-        t = k2 * 2.0**-52
-        r = np.sqrt(-2.0 * np.log(u1))
-        out[32 * c:32 * c + 16] = r * np.cos(2 * np.pi * t)
-        out[32 * c + 16:32 * c + 32] = r * np.sin(2 * np.pi * t)
-    return out[:count]
+MASK = (1 << 64) - 1
 
 
-def test_float64_layout_and_polynomial_accuracy():
-    # our polynomial log / sin / cos / sqrt against libm, value by value
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & MASK
+
+
+def _xoshiro_next(st):
+    """xoshiro256++ (Blackman & Vigna), one step of the state list st."""
+    s0, s1, s2, s3 = st
+    out = (_rotl((s0 + s3) & MASK, 23) + s0) & MASK
+    t = (s1 << 17) & MASK
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    st[:] = [s0, s1, s2, s3]
+    return out
+
+
+def test_xoshiro_replica_known_answer():
+    # from the definition: the first output of state (1, 2, 3, 4) is
+    # rotl(1 + 4, 23) + 1, and the state update is a fixed linear map
+    st = [1, 2, 3, 4]
+    assert _xoshiro_next(st) == 5 * 2**23 + 1
+    assert st == [7, 0, 262146, _rotl(6, 45)]
+
+
+class _StreamReplica:
+    """One stream of normal_impl.h in plain Python, for value-by-value checks."""
+
+    def __init__(self, key, stream):
+        blocks = [_core.threefry2x64_20(j, stream, int(key[0]), int(key[1])) for j in range(34)]
+        self.lanes = [[*blocks[2 * l], *blocks[2 * l + 1]] for l in range(16)]
+        self.side = [*blocks[32], *blocks[33]]
+
+    def words(self):
+        return [_xoshiro_next(st) for st in self.lanes]
+
+    def side_uniform(self):
+        return ((_xoshiro_next(self.side) >> 12) + 0.5) * 2.0**-52
+
+    def ziggurat(self, u, k_tab, w_tab, f_tab, r):
+        while True:
+            i, negative, k = u & 255, (u >> 8) & 1, u >> 12
+            x = k * w_tab[i]
+            if k < k_tab[i]:
+                return -x if negative else x
+            if i == 0:
+                while True:
+                    t = -math.log(self.side_uniform()) / r
+                    y = -math.log(self.side_uniform())
+                    if y + y >= t * t:
+                        break
+                return -(r + t) if negative else r + t
+            if f_tab[i] + self.side_uniform() * (f_tab[i - 1] - f_tab[i]) < math.exp(-0.5 * x * x):
+                return -x if negative else x
+            u = _xoshiro_next(self.side)
+
+
+def _float64_replica(key, stream, count):
+    from test_ziggurat_tables import HEADER, R, _parse
+
+    if not HEADER.exists():
+        pytest.skip("needs the source tree")
+    tabs = _parse("stefast_zig_k_d", "int"), _parse("stefast_zig_w_d", "float"), \
+        _parse("stefast_zig_f_d", "float")
+    g, out = _StreamReplica(key, stream), []
+    while len(out) < count:
+        words = g.words() + g.words()
+        fast = [(u >> 12) < tabs[0][u & 255] for u in words]
+        chunk = [g.ziggurat(u, *tabs, R) if ok else None for u, ok in zip(words, fast)]
+        # fast values need no side words; the slow ones take them in index order
+        chunk = [g.ziggurat(u, *tabs, R) if not ok else c for u, ok, c in zip(words, fast, chunk)]
+        out += chunk
+    return np.array(out[:count])
+
+
+def _float32_replica(key, stream, count):
+    """Box-Muller from the same words with NumPy's log/cos/sin, in float64."""
+    g, out = _StreamReplica(key, stream), []
+    while len(out) < count:
+        w0, w1 = (np.array(g.words(), dtype=np.uint64) for _ in range(2))
+        vals = []
+        for w in (w0, w1):
+            u = (np.float32((w >> np.uint64(33)).astype(np.int32)) * np.float32(2.0**-31)
+                 + np.float32(2.0**-32)).astype(np.float64)
+            angle = 2 * np.pi * (w & np.uint64(0xFFFFFFFF)).astype(np.float64) * 2.0**-32
+            radius = np.sqrt(-2 * np.log(u))
+            vals += [radius * np.cos(angle), radius * np.sin(angle)]
+        out += list(np.concatenate(vals))
+    return np.array(out[:count])
+
+
+def test_float64_values_match_a_python_replica():
+    # every value, fast path and slow path (wedge and tail) alike
     key = mc_key(7)
-    ours = stefast.standard_normals((3, 100), rng=7, stream=5)
+    ours = stefast.standard_normals((3, 2000), rng=7, stream=5)
     for i in range(3):
-        ref = _box_muller_reference(key, 5 + i, 100)
-        np.testing.assert_allclose(ours[i], ref, rtol=1e-13, atol=1e-14)
+        np.testing.assert_array_equal(ours[i], _float64_replica(key, 5 + i, 2000))
+
+
+def test_float32_layout_and_polynomial_accuracy():
+    key = mc_key(8)
+    ours = stefast.standard_normals((2, 640), rng=8, stream=3, dtype=np.float32)
+    for i in range(2):
+        ref = _float32_replica(key, 3 + i, 640)
+        np.testing.assert_allclose(ours[i], ref, rtol=2e-6, atol=2e-6)
+
+
+def test_float64_tail_beyond_the_base_layer():
+    # the values |z| > R come only from the slow path's tail algorithm
+    from test_ziggurat_tables import R
+
+    x = stefast.standard_normals((1 << 12, 1 << 11), rng=21).ravel()  # 2^23 draws
+    tail = np.abs(x[np.abs(x) > R])
+    p = 2 * stats.norm.sf(R)
+    assert abs(tail.size - p * x.size) < 5 * np.sqrt(p * x.size)
+    # their conditional law is the normal's tail beyond R
+    cdf = lambda t: 1 - stats.norm.sf(t) / stats.norm.sf(R)
+    assert stats.kstest(tail, cdf).pvalue > 1e-3
 
 
 def test_deterministic_and_thread_invariant():
@@ -108,9 +209,13 @@ def test_independence_across_streams_and_keys():
     for lag in (1, 16, 32):
         r = np.mean(flat[:-lag] * flat[lag:])
         assert abs(r) < 5 / np.sqrt(flat.size)
-    # pairs (cos, sin) of one Box-Muller draw are independent: E[x^2 y^2] = 1
-    pairs = x.reshape(-1, 2, 16)
-    assert abs(np.mean(pairs[:, 0] ** 2 * pairs[:, 1] ** 2) - 1) < 5 * np.sqrt(8 / pairs[:, 0].size)
+    # pairs from the same lane word of float32 Box-Muller (cos, sin) are
+    # independent: E[x^2 y^2] = 1
+    x32 = stefast.standard_normals((256, L), rng=13, dtype=np.float32).astype(np.float64)
+    pairs = x32.reshape(-1, 4, 16)
+    for a, b in ((0, 1), (2, 3), (0, 2)):
+        prod = pairs[:, a] ** 2 * pairs[:, b] ** 2
+        assert abs(np.mean(prod) - 1) < 5 * np.sqrt(8 / prod.size)
 
 
 def test_float32_and_float64_are_both_normal_but_differ():
