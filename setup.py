@@ -47,8 +47,9 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             if unix:
                 ext.extra_compile_args += ["-O0", "-g"] if DEBUG else ["-O3"]
-                # no FMA contraction: every dispatch clone rounds identically
-                ext.extra_compile_args += ["-ffp-contract=off"]
+                # no FMA contraction: every dispatch clone rounds identically;
+                # no errno from sqrt, so that it vectorises (normal_impl.h)
+                ext.extra_compile_args += ["-ffp-contract=off", "-fno-math-errno"]
                 if NATIVE:
                     ext.extra_compile_args += ["-march=native"]
                     ext.define_macros += [("STEFAST_NO_DISPATCH", "1")]

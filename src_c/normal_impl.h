@@ -39,13 +39,13 @@
  *     bits; normals 64c + l, 64c + 16 + l (first word), 64c + 32 + l,
  *     64c + 48 + l (second word). Largest |z| = sqrt(64 log 2) = 6.66. (A
  *     float ziggurat gathers twice per value, which made it slower here.)
- *     log, sin/cos and sqrt are polynomials / Newton steps written here (no
- *     libm call, so they vectorise): log(u) = e log 2 + 2 atanh(s) with
+ *     log, sin/cos are polynomials written here (no libm call, so they
+ *     vectorise), sqrt is the IEEE instruction: log(u) = e log 2 + 2 atanh(s) with
  *     s = (m-1)/(m+1), series to s^9; sin, cos of a = 2 pi r, |r| <= 1/8
  *     turn (quadrant from the integer bits, exact), Taylor to a^9 / a^10;
  *     truncation < 2e-9.
  *
- * Only +, -, *, / and bit operations are used in the fast paths, all
+ * Only +, -, *, /, sqrt and bit operations are used in the fast paths, all
  * correctly rounded, and -ffp-contract=off forbids FMA contraction, so every
  * clone (baseline, AVX2, AVX-512) returns bitwise identical normals.
  */
@@ -190,15 +190,13 @@ STEFAST_INLINE uint32_t stefast_fbits_(float x)
     return u;
 }
 
-/* The float version: two Newton steps (error < 5e-6), s = x y, one correction. */
+/* sqrt for the Box-Muller radius. IEEE square roots are correctly rounded
+ * on every SIMD unit, so the clones agree; the build's -fno-math-errno lets
+ * GCC vectorise it (with errno semantics it branches per value). Measured:
+ * 20 % faster float32 normals than the Newton iteration used before. */
 STEFAST_INLINE float stefast_sqrt_f_(float x)
 {
-    float y = stefast_bits_f_(0x5F375A86u - (stefast_fbits_(x) >> 1));
-    const float hx = 0.5f * x;
-    y = y * (1.5f - hx * y * y);
-    y = y * (1.5f - hx * y * y);
-    const float s = x * y;
-    return s + (0.5f * y) * (x - s * s);
+    return __builtin_sqrtf(x);
 }
 
 /* A uniform double in (0, 1) from the side generator (52 bits). */

@@ -1,9 +1,11 @@
 /*
  * c_rounding_test.c -- prints, as exact hex floats, batch sums of
  * stefast_loss_and_grads_sum_{d,f} for awkward shapes (row tails of every
- * length). tests/test_c_api.py builds it for baseline x86-64, for AVX2 and
- * with runtime dispatch, and checks the three outputs are identical: the
- * fixed-lane reductions must round the same on every instruction set.
+ * length), standard normals of both dtypes (ziggurat slow paths and partial
+ * chunks included) and full-method Monte Carlo means. tests/test_c_api.py
+ * builds it for baseline x86-64, for AVX2 and with runtime dispatch, and
+ * checks the three outputs are identical: the fixed-lane reductions and the
+ * generator must round the same on every instruction set.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,34 @@ int main(void)
         }
         free(Z);
         free(Zf);
+    }
+    /* 3 streams of 1000 normals: about 36 float64 slow-path values */
+    const uint64_t key[2] = {0x243F6A8885A308D3ull, 0x13198A2E03707344ull};
+    static double nd[3 * 1000];
+    static float nf[3 * 1000];
+    if (stefast_normals_d(key, 5, 3, 1000, nd, 1) != STEFAST_OK) return 1;
+    if (stefast_normals_f(key, 5, 3, 1000, nf, 1) != STEFAST_OK) return 1;
+    for (int k = 0; k < 3 * 1000; k++) printf("%a %a\n", nd[k], (double)nf[k]);
+    /* full-method Monte Carlo, m = 5, n = 37 (row tails), relu */
+    {
+        const int64_t m = 5, n = 37, p = 1 + 5 + 37;
+        double vec[4][37], mean[43], m2[43];
+        float vecf[4][37];
+        int64_t count = 0;
+        for (int a = 0; a < 4; a++)
+            for (int k = 0; k < 37; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
+        if (stefast_mc_accumulate_d(vec[0], vec[1], vec[2], vec[3], NULL, NULL, NULL, 0, m, n,
+                                    STEFAST_STE_RELU, STEFAST_MC_FULL, key, 0, 500, 100,
+                                    &count, mean, m2, 1) != STEFAST_OK)
+            return 1;
+        for (int64_t k = 0; k < p; k++) printf("%a %a ", mean[k], m2[k]);
+        count = 0;
+        if (stefast_mc_accumulate_f(vecf[0], vecf[1], vecf[2], vecf[3], NULL, NULL, NULL, 0, m,
+                                    n, STEFAST_STE_RELU, STEFAST_MC_FULL, key, 0, 500, 100,
+                                    &count, mean, m2, 1) != STEFAST_OK)
+            return 1;
+        for (int64_t k = 0; k < p; k++) printf("%a %a ", mean[k], m2[k]);
+        printf("\n");
     }
     return 0;
 }
