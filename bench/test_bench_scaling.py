@@ -1,7 +1,7 @@
 """Scaling studies and the generator bound.
 
-* bound: raw rate of stefast's Gaussian generator (Threefry2x64-20 +
-  Box-Muller, one thread) beside NumPy's Generator.standard_normal; stored
+* bound: raw rate of stefast's Gaussian generator (float64 ziggurat on
+  xoshiro256++ lanes, one thread) beside NumPy's Generator.standard_normal; stored
   as BOUNDS["normal ns/float64"] for the Monte Carlo "of bound" column.
 * loss_and_grads samples/s versus B at m x n = 32 x 64 (16 KB per sample
   in float64): from L2-resident batches to batches streamed from memory.

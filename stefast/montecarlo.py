@@ -5,7 +5,8 @@ Layers (one name chain, MATH.md sections 2 and 8):
     monte_carlo (here)       validation, seeding, the basis Q, super-block loop
     _core.mc_accumulate      dtype dispatch, GIL released
     stefast_mc_accumulate_*  src_c/montecarlo.c: samples, block sums, Chan fold
-    normal_impl.h            Threefry2x64-20 + vectorised Box-Muller
+    normal_impl.h            xoshiro256++ lanes seeded by Threefry2x64-20;
+                             ziggurat (float64), Box-Muller (float32)
 
 Reproducibility. ``np.random.default_rng(rng)`` is called once and two
 64-bit words ``gen.integers(0, 2**64, size=2, dtype=np.uint64)`` become the
@@ -216,8 +217,9 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
 
     Notes
     -----
-    The generator is Threefry2x64-20 (counter-based) with a vectorised
-    Box-Muller transform, not NumPy's: the numbers differ from
+    The generator is stefast's own (16 xoshiro256++ lanes per sample,
+    seeded by the counter-based Threefry2x64-20; a ziggurat for float64,
+    Box-Muller for float32), not NumPy's: the numbers differ from
     ``stefast.reference.monte_carlo`` (which uses ``standard_normal``), the
     distributions do not. Ctrl-C raises KeyboardInterrupt within one C call
     (well under a second); nothing is left half-updated.
@@ -302,9 +304,8 @@ def standard_normals(shape, *, rng=None, stream=0, dtype=np.float64, threads=Non
     """Standard normals from stefast's generator: ``shape = (..., L)`` holds
     streams ``stream, stream + 1, ...`` (one per row), L values each.
 
-    The raw generator behind ``monte_carlo`` (Threefry2x64-20 + Box-Muller,
-    key from ``default_rng(rng)`` as there), for statistical tests and
-    benchmarks.
+    The raw generator behind ``monte_carlo`` (src_c/normal_impl.h; key from
+    ``default_rng(rng)`` as there), for statistical tests and benchmarks.
 
     Examples
     --------

@@ -165,7 +165,7 @@ def quantized_relu_grad(x, grad, bits, alpha, ste="clipped_relu", out=None, *,
 # Twin of stefast.monte_carlo: NumPy's standard_normal and the reference
 # loss_and_grads, batch by batch. Same signature, same validation, same
 # MCEstimate; the numbers differ from the fast path (another generator:
-# NumPy's Generator here, stefast's Threefry streams there), the
+# NumPy's Generator here, stefast's per-sample streams there), the
 # distributions do not. ``threads`` and ``start`` are validated and ignored
 # (NumPy's generator has no per-sample streams), ``progress`` is ignored; the
 # estimate carries no stream segments, so ``merge`` cannot detect overlap.
