@@ -128,7 +128,7 @@ def interleave(benchmark):
         summary = {}
         for name, ts in times.items():
             q1, med, q3 = np.percentile(ts, [25, 50, 75])
-            summary[name] = dict(median=med, q1=q1, q3=q3, rounds=len(ts),
+            summary[name] = dict(median=med, q1=q1, q3=q3, best=min(ts), rounds=len(ts),
                                  rate_per_s=work / med)
         benchmark.extra_info.update(interleaved=summary, work=work, unit=unit, **extra)
         first = next(iter(fns.values()))

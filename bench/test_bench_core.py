@@ -50,6 +50,28 @@ def test_read_bandwidth(benchmark):
         BOUNDS["read ns/float32"] = BOUNDS["read ns/float64"] / 2  # same bytes
 
 
+@pytest.mark.quick
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_fraction_of_read_bandwidth(benchmark, interleave, shape, dtype):
+    """loss_and_grads against a one-pass read (numpy add.reduce) of the very
+    same Z, in alternating rounds: the same buffer and pages, and machine
+    drift hits both. The fraction is read time / kernel time."""
+    m, n = shape
+    Z, v, w, v_star, w_star = problem(m, n, dtype)
+    flat = Z.reshape(-1)
+    fns = {"read Z once (numpy add.reduce)": lambda: np.add.reduce(flat),
+           "stefast": lambda: stefast.loss_and_grads(Z, v, w, v_star, w_star,
+                                                     reduce="sum", threads=1)}
+    benchmark.group = f"interleaved: loss_and_grads {m}x{n} {np.dtype(dtype).name} vs one-pass read"
+    summary = interleave(fns, work=Z.shape[0], rounds=11, study="fraction of read bandwidth")
+    read, fast = (summary[name] for name in fns)
+    best = read["best"] / fast["best"]
+    NOTES.append(f"loss_and_grads {m}x{n} {np.dtype(dtype).name}: "
+                 f"{read['median'] / fast['median']:.0%} of a one-pass read of the same Z "
+                 f"(medians of interleaved rounds; {best:.0%} best against best)")
+
+
 def torch_loss_and_grads():
     torch = pytest.importorskip("torch")
 
