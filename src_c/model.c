@@ -4,8 +4,9 @@
  *
  * Design. One fused pass per sample: each row z_i of Z is read once to form
  * both z_i.w and z_i.w_star; the residual r follows; then g = Z^T a with
- * a_i = mu'(z_i.w) v_i r is accumulated row by row while the sample (m*n
- * values, 16 KiB at m=32, n=64 in double) is still in L1/L2. The batch is
+ * a_i = mu'(z_i.w) v_i r is accumulated over the rows inside the window,
+ * column block by column block, while the sample (m*n values, 16 KiB at
+ * m=32, n=64 in double) is still in L1/L2 (sample_impl.h). The batch is
  * cut into chunks that depend only on B (internal.h); threads take whole
  * chunks, and batch sums are kept per chunk in double and combined in chunk
  * order, so the result is the same for any thread count.

@@ -24,7 +24,8 @@ typedef struct {
 
 static void *FN(work_init_)(FN(work_) *k, const T *w, const T *ws, int64_t m, int64_t n)
 {
-    const size_t reals = (size_t)(3 * n + 2 * m), bytes = reals * sizeof(T) + (size_t)m * sizeof(int64_t);
+    const size_t reals = (size_t)(3 * n + 2 * m);
+    const size_t bytes = reals * sizeof(T) + (size_t)m * sizeof(int64_t);
     void *block = malloc(bytes + 64 + 8);
     if (block == NULL) return NULL;
     T *p = (T *)(((uintptr_t)block + 63) / 64 * 64);
