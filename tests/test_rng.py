@@ -100,12 +100,9 @@ def _float64_replica(key, stream, count):
         _parse("stefast_zig_f_d", "float")
     g, out = _StreamReplica(key, stream), []
     while len(out) < count:
-        words = g.words() + g.words()
-        fast = [(u >> 12) < tabs[0][u & 255] for u in words]
-        chunk = [g.ziggurat(u, *tabs, R) if ok else None for u, ok in zip(words, fast)]
-        # fast values need no side words; the slow ones take them in index order
-        chunk = [g.ziggurat(u, *tabs, R) if not ok else c for u, ok, c in zip(words, fast, chunk)]
-        out += chunk
+        # fast values take no side words, so going in index order gives the
+        # slow ones their side words in the C kernel's order
+        out += [g.ziggurat(u, *tabs, R) for u in g.words() + g.words()]
     return np.array(out[:count])
 
 

@@ -7,6 +7,7 @@ Run as a script to rewrite the header:  python tests/test_ziggurat_tables.py
 
 import math
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,6 @@ static const float stefast_zig_f_f[256] = {{
 
 
 def _f32(x):
-    import struct
     return struct.unpack("f", struct.pack("f", x))[0]
 
 
