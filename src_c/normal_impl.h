@@ -252,6 +252,8 @@ STEFAST_INLINE void stefast_normal_chunk_d_(stefast_stream_ *restrict g, double 
         out[l] = stefast_bits_d_(stefast_dbits_(z) | ((u << 55) & 0x8000000000000000ull));
         slow[l] = (uint64_t)(k >= stefast_zig_k_d[i]);
     }
+    /* flags first, bit mask only when needed: building the mask inside the
+     * loop above kept it from vectorising (measured 20 % slower) */
     uint64_t any = 0;
     for (int l = 0; l < 2 * L; l++) any |= slow[l];
     if (!any) return; /* two chunks in three */
