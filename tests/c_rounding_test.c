@@ -5,10 +5,14 @@
  * chunks included) and full-method Monte Carlo means. tests/test_c_api.py
  * builds it for baseline x86-64, for AVX2 and with runtime dispatch, and
  * checks the three outputs are identical: the fixed-lane reductions and the
- * generator must round the same on every instruction set.
+ * generator must round the same on every instruction set. The batch sums are
+ * also computed for Z placed on a 64-byte boundary and 8 bytes past one,
+ * which take different load paths (sample_impl.h), and must agree exactly.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "stefast.h"
 
@@ -20,33 +24,55 @@ static double pseudo(unsigned long long *state)
 
 int main(void)
 {
-    static const int shapes[][2] = {{1, 1}, {3, 7}, {5, 17}, {8, 16}, {4, 33}, {6, 63}, {2, 100}};
+    static const int shapes[][2] = {{1, 1}, {3, 7}, {5, 17}, {8, 16}, {4, 33}, {6, 63}, {2, 100},
+                                    {3, 40}};
     unsigned long long state = 7;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int64_t m = shapes[s][0], n = shapes[s][1], B = 300;
-        double *Z = malloc(sizeof(double) * (size_t)(B * m * n));
-        float *Zf = malloc(sizeof(float) * (size_t)(B * m * n));
-        double vec[4][128], sums[1 + 128 + 128];
+        const int64_t m = shapes[s][0], n = shapes[s][1], B = 300, len = B * m * n;
+        /* one buffer per dtype, room for both placements */
+        char *raw = malloc(sizeof(double) * (size_t)len + 128);
+        char *rawf = malloc(sizeof(float) * (size_t)len + 128);
+        double vec[4][128], sums[2][1 + 128 + 128];
         float vecf[4][128];
-        if (Z == NULL || Zf == NULL) return 1;
-        for (int64_t k = 0; k < B * m * n; k++) Zf[k] = (float)(Z[k] = pseudo(&state));
+        if (raw == NULL || rawf == NULL) return 1;
+        double *Za = (double *)(raw + (64 - (uintptr_t)raw % 64));
+        float *Zfa = (float *)(rawf + (64 - (uintptr_t)rawf % 64));
+        for (int64_t k = 0; k < len; k++) Zfa[k] = (float)(Za[k] = pseudo(&state));
         for (int a = 0; a < 4; a++)
             for (int k = 0; k < 128; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
         for (int ste = STEFAST_STE_IDENTITY; ste <= STEFAST_STE_HARDTANH; ste++) {
-            if (stefast_loss_and_grads_sum_d(Z, vec[0], vec[1], vec[2], vec[3], B, m, n,
-                                             (stefast_ste)ste, sums, sums + 1, sums + 1 + m,
-                                             1) != STEFAST_OK)
-                return 1;
-            for (int64_t k = 0; k < 1 + m + n; k++) printf("%a ", sums[k]);
-            if (stefast_loss_and_grads_sum_f(Zf, vecf[0], vecf[1], vecf[2], vecf[3], B, m, n,
-                                             (stefast_ste)ste, sums, sums + 1, sums + 1 + m,
-                                             1) != STEFAST_OK)
-                return 1;
-            for (int64_t k = 0; k < 1 + m + n; k++) printf("%a ", sums[k]);
+            for (int dbl = 1; dbl >= 0; dbl--) {
+                for (int shifted = 0; shifted < 2; shifted++) {
+                    if (shifted) { /* the same values, 8 bytes past the line */
+                        memmove(dbl ? (char *)Za + 8 : (char *)Zfa + 8, dbl ? (void *)Za : (void *)Zfa,
+                                (size_t)len * (dbl ? sizeof(double) : sizeof(float)));
+                    }
+                    const char *Zp = (const char *)(dbl ? (void *)Za : (void *)Zfa) + 8 * shifted;
+                    int status = dbl
+                        ? stefast_loss_and_grads_sum_d((const double *)Zp, vec[0], vec[1], vec[2],
+                                                       vec[3], B, m, n, (stefast_ste)ste,
+                                                       sums[shifted], sums[shifted] + 1,
+                                                       sums[shifted] + 1 + m, 1)
+                        : stefast_loss_and_grads_sum_f((const float *)Zp, vecf[0], vecf[1],
+                                                       vecf[2], vecf[3], B, m, n, (stefast_ste)ste,
+                                                       sums[shifted], sums[shifted] + 1,
+                                                       sums[shifted] + 1 + m, 1);
+                    if (status != STEFAST_OK) return 1;
+                    if (shifted) /* back in place for the next pass */
+                        memmove(dbl ? (void *)Za : (void *)Zfa, Zp,
+                                (size_t)len * (dbl ? sizeof(double) : sizeof(float)));
+                }
+                if (memcmp(sums[0], sums[1], sizeof(double) * (size_t)(1 + m + n)) != 0) {
+                    fprintf(stderr, "m=%d n=%d: result depends on the placement of Z\n",
+                            (int)m, (int)n);
+                    return 1;
+                }
+                for (int64_t k = 0; k < 1 + m + n; k++) printf("%a ", sums[0][k]);
+            }
             printf("\n");
         }
-        free(Z);
-        free(Zf);
+        free(raw);
+        free(rawf);
     }
     /* 3 streams of 1000 normals: about 36 float64 slow-path values */
     const uint64_t key[2] = {0x243F6A8885A308D3ull, 0x13198A2E03707344ull};

@@ -234,6 +234,33 @@ def test_thread_count_does_not_change_any_bit(dtype):
                 assert np.array_equal(a, b)  # bitwise, not approximately
 
 
+def placed(a, offset):
+    """A copy of a that starts offset bytes past a 64-byte boundary."""
+    buf = np.empty(a.nbytes + 128, dtype=np.uint8)
+    start = -buf.ctypes.data % 64 + offset
+    out = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 16), (3, 64), (2, 40), (5, 17)])
+def test_placement_of_z_does_not_change_any_bit(shape, dtype):
+    # rows on cache-line boundaries take 64-byte loads, others 32-byte ones
+    # (sample_impl.h); both add the same terms in the same order
+    rng = np.random.default_rng(10)
+    Z, v, w, v_star, w_star = model_problem(rng, 300, *shape, dtype=dtype)
+    for ste in stefast.STES:
+        for reduce in ("sum", "none"):
+            results = [stefast.loss_and_grads(placed(Z, offset), v, w, v_star, w_star,
+                                              ste=ste, reduce=reduce)
+                       for offset in (0, 8, 16, 32)]
+            assert placed(Z, 0).ctypes.data % 64 == 0
+            for other in results[1:]:
+                for a, b in zip(results[0], other):
+                    assert np.array_equal(a, b)
+
+
 def test_grad_v_is_the_gradient_of_the_mean_loss():
     """Central finite differences in v: the loss is quadratic in v."""
     rng = np.random.default_rng(10)
