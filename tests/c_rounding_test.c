@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+#include <string.h> /* memcmp */
 
 #include "stefast.h"
 
@@ -29,38 +29,29 @@ int main(void)
     unsigned long long state = 7;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int64_t m = shapes[s][0], n = shapes[s][1], B = 300, len = B * m * n;
-        /* one buffer per dtype, room for both placements */
-        char *raw = malloc(sizeof(double) * (size_t)len + 128);
-        char *rawf = malloc(sizeof(float) * (size_t)len + 128);
+        /* each dtype twice: on a 64-byte boundary, and 8 bytes past one */
+        const size_t bytes = sizeof(double) * (size_t)len, bytesf = sizeof(float) * (size_t)len;
+        char *raw = malloc(2 * bytes + 192), *rawf = malloc(2 * bytesf + 192);
         double vec[4][128], sums[2][1 + 128 + 128];
         float vecf[4][128];
         if (raw == NULL || rawf == NULL) return 1;
-        double *Za = (double *)(raw + (64 - (uintptr_t)raw % 64));
-        float *Zfa = (float *)(rawf + (64 - (uintptr_t)rawf % 64));
-        for (int64_t k = 0; k < len; k++) Zfa[k] = (float)(Za[k] = pseudo(&state));
+        char *line = raw + (64 - (uintptr_t)raw % 64), *linef = rawf + (64 - (uintptr_t)rawf % 64);
+        double *Zd[2] = {(double *)line, (double *)(line + (bytes + 63) / 64 * 64 + 8)};
+        float *Zf[2] = {(float *)linef, (float *)(linef + (bytesf + 63) / 64 * 64 + 8)};
+        for (int64_t k = 0; k < len; k++) Zf[0][k] = Zf[1][k] = (float)(Zd[0][k] = Zd[1][k] = pseudo(&state));
         for (int a = 0; a < 4; a++)
             for (int k = 0; k < 128; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
         for (int ste = STEFAST_STE_IDENTITY; ste <= STEFAST_STE_HARDTANH; ste++) {
             for (int dbl = 1; dbl >= 0; dbl--) {
-                for (int shifted = 0; shifted < 2; shifted++) {
-                    if (shifted) { /* the same values, 8 bytes past the line */
-                        memmove(dbl ? (char *)Za + 8 : (char *)Zfa + 8, dbl ? (void *)Za : (void *)Zfa,
-                                (size_t)len * (dbl ? sizeof(double) : sizeof(float)));
-                    }
-                    const char *Zp = (const char *)(dbl ? (void *)Za : (void *)Zfa) + 8 * shifted;
+                for (int at = 0; at < 2; at++) {
                     int status = dbl
-                        ? stefast_loss_and_grads_sum_d((const double *)Zp, vec[0], vec[1], vec[2],
-                                                       vec[3], B, m, n, (stefast_ste)ste,
-                                                       sums[shifted], sums[shifted] + 1,
-                                                       sums[shifted] + 1 + m, 1)
-                        : stefast_loss_and_grads_sum_f((const float *)Zp, vecf[0], vecf[1],
-                                                       vecf[2], vecf[3], B, m, n, (stefast_ste)ste,
-                                                       sums[shifted], sums[shifted] + 1,
-                                                       sums[shifted] + 1 + m, 1);
+                        ? stefast_loss_and_grads_sum_d(Zd[at], vec[0], vec[1], vec[2], vec[3], B, m,
+                                                       n, (stefast_ste)ste, sums[at], sums[at] + 1,
+                                                       sums[at] + 1 + m, 1)
+                        : stefast_loss_and_grads_sum_f(Zf[at], vecf[0], vecf[1], vecf[2], vecf[3],
+                                                       B, m, n, (stefast_ste)ste, sums[at],
+                                                       sums[at] + 1, sums[at] + 1 + m, 1);
                     if (status != STEFAST_OK) return 1;
-                    if (shifted) /* back in place for the next pass */
-                        memmove(dbl ? (void *)Za : (void *)Zfa, Zp,
-                                (size_t)len * (dbl ? sizeof(double) : sizeof(float)));
                 }
                 if (memcmp(sums[0], sums[1], sizeof(double) * (size_t)(1 + m + n)) != 0) {
                     fprintf(stderr, "m=%d n=%d: result depends on the placement of Z\n",
