@@ -106,8 +106,8 @@ STEFAST_INLINE void FN(projected_sample_)(const FN(mc_args_) *A, const T *restri
     /* projected: g = Q^T (c - |a| Q xi) + |a| xi, xi ~ N(0, I_n) */
     const T *restrict xi = G + m * k;
     const T na = (T)sqrt((double)na2);
-    const T coef0 = k > 0 ? c0 - na * FN(dot_)(A->Q, xi, n) : 0;
-    const T coef1 = k > 1 ? c1 - na * FN(dot_)(A->Q + n, xi, n) : 0;
+    const T coef0 = k > 0 ? c0 - na * FN(dot_)(A->Q, xi, n, 0) : 0;
+    const T coef1 = k > 1 ? c1 - na * FN(dot_)(A->Q + n, xi, n, 0) : 0;
     T *restrict g = x + 1 + m;
     const T *restrict q0 = A->Q, *restrict q1 = A->Q + n;
     if (k == 2)
@@ -133,12 +133,13 @@ static void FN(mc_block_)(const FN(mc_args_) *A, int64_t s0, int64_t s1,
     const int64_t m = A->m, n = A->n, k = A->k, p = A->p;
     const int64_t count = A->method == STEFAST_MC_FULL ? m * n
                         : A->method == STEFAST_MC_PROJECTED ? m * k + n : m * k;
+    /* G is in cache: no prefetching, and rows read unaligned */
+    const FN(model_) M = {A->v, A->vs, A->w, A->ws, m, n, A->ste, NULL, NULL, 0};
     for (int64_t c = 0; c < p; c++) sum1[c] = sum2[c] = 0;
     for (int64_t s = s0; s < s1; s++) {
         FN(normals_)(A->key, (uint64_t)s, G, count);
         if (A->method == STEFAST_MC_FULL)
-            FN(sample_)(G, A->v, A->w, A->vs, A->ws, m, n, A->ste, idx, zw, x, x + 1,
-                        x + 1 + m);
+            FN(sample_)(&M, G, 1, idx, zw, x, x + 1, x + 1 + m);
         else
             FN(projected_sample_)(A, G, zw, zws, act, x);
         if (s == s0) {

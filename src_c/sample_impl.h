@@ -1,153 +1,205 @@
 /*
  * sample_impl.h -- type-generic per-sample building blocks of the binarized
- * model (fixed-lane dot products, the STE window, one fused sample).
+ * model (fixed-lane dot products, the STE window, the column-blocked Z^T a,
+ * one fused sample).
  * Included by model_impl.h and by any kernel file that needs one sample's
- * loss and gradients (with T and FN(name) defined by the includer). All
+ * loss and gradients (with T, TI and FN(name) defined by the includer). All
  * functions are static inline, so each includer's dispatch clones get
  * their own vectorised copy.
  */
 /*
- * Dot products keep 4 x VLEN partial sums in four GCC/Clang vectors of 32
- * bytes (VLEN = 4 doubles or 8 floats): full blocks of VLEN values go to
- * acc[0], acc[1], acc[2], acc[3] in turn, a last partial block (zero-padded)
- * to the next one. 32 bytes is one AVX2/AVX-512VL register or two SSE2
- * registers, so every dispatch clone keeps the accumulators in registers and
- * adds lane by lane in the same order: the clones round identically. The
- * partial sums are then added in a fixed pairwise tree.
+ * Lanes and rounding. A dot product over a row adds element j into lane
+ * j mod LANES (LANES = 16 doubles or 32 floats, two 64-byte vectors), in
+ * increasing j, and then sums the lanes by folding: the upper half is added
+ * onto the lower half until one lane is left (fold_). Every dispatch clone
+ * makes exactly these additions (a 64-byte vector is one AVX-512 register,
+ * two AVX2 or four SSE2 ones, added lane by lane), so all clones round
+ * alike.
+ *
+ * At every level the fold pairs lane q with lane q + half (mod 2 half), so
+ * it gives the same sum when the lanes are held rotated. That lets
+ * dot2_lines_ read a row that starts part-way into a cache line with
+ * aligned loads (element j then sits in lane (j - head) mod LANES) and
+ * still agree to the bit with dot2_, which reads the same row unaligned.
+ * It matters: NumPy starts large buffers 16 bytes past a line, and there
+ * 64-byte loads that straddle two lines made the kernel up to 1.4x slower
+ * from memory than on a line (m=128, n=512, double, measured here).
  */
+#define WLEN ((int64_t)(64 / sizeof(T)))
+#define LANES (2 * WLEN)
 #define VLEN ((int64_t)(32 / sizeof(T)))
+typedef T FN(wide_) __attribute__((vector_size(64)));
 typedef T FN(vec_) __attribute__((vector_size(32)));
 typedef T FN(half_) __attribute__((vector_size(16)));
-/*
- * Two of those lanes side by side. Elementwise arithmetic on a 64-byte
- * vector rounds exactly like the two 32-byte halves done apart, so it
- * changes no result; it only issues half the instructions where the
- * AVX-512 clone has zmm registers (Zen 4 runs a 512-bit operation as one
- * macro-op, so the out-of-order window holds twice the work and keeps more
- * reads of Z in flight). Other clones split it into their own registers.
- */
-typedef T FN(wide_) __attribute__((vector_size(64)));
-#define WLEN ((int64_t)(64 / sizeof(T)))
+/* all bits set or none, per value (TI: the signed integer of T's size) */
+typedef TI FN(mask_) __attribute__((vector_size(64)));
 
-STEFAST_INLINE FN(vec_) FN(load_)(const T *p)
-{
-    FN(vec_) x;
-    memcpy(&x, p, sizeof x); /* unaligned load */
-    return x;
-}
+/*
+ * Where a row lies in cache lines, the same for every row of Z when a row
+ * is a whole number of lines long: `head` values before the first line
+ * boundary, then `blocks` pairs of whole lines, then `tail` values. The
+ * masks keep the values of the row in the first and the last lines, which
+ * it shares with the rows before and after it.
+ */
+typedef struct {
+    int64_t head, blocks, tail;
+    FN(mask_) head_keep, tail_keep0, tail_keep1;
+} FN(lines_);
 
 STEFAST_INLINE FN(wide_) FN(load_wide_)(const T *p)
 {
     FN(wide_) x;
+    memcpy(&x, p, sizeof x); /* unaligned load */
+    return x;
+}
+
+STEFAST_INLINE FN(vec_) FN(load_)(const T *p)
+{
+    FN(vec_) x;
     memcpy(&x, p, sizeof x);
     return x;
 }
 
-STEFAST_INLINE int FN(aligned64_)(const T *p)
+STEFAST_INLINE FN(half_) FN(load_half_)(const T *p)
 {
-    return (uintptr_t)p % 64 == 0;
+    FN(half_) x;
+    memcpy(&x, p, sizeof x);
+    return x;
 }
 
-/* The 32-byte halves of a 64-byte vector. */
-STEFAST_INLINE void FN(split_)(FN(wide_) x, FN(vec_) *lo, FN(vec_) *hi)
+/* WLEN values from p, or the count < WLEN left (none if count <= 0), zero-padded. */
+STEFAST_INLINE FN(wide_) FN(load_wide_part_)(const T *p, int64_t count)
 {
-    memcpy(lo, &x, sizeof *lo);
-    memcpy(hi, (const char *)&x + sizeof *lo, sizeof *hi);
-}
-
-/* A block of VLEN values from p, or the count < VLEN left, zero-padded. */
-STEFAST_INLINE FN(vec_) FN(load_part_)(const T *p, int64_t count)
-{
-    if (count >= VLEN) return FN(load_)(p);
-    FN(vec_) x = {0};
+    if (count >= WLEN) return FN(load_wide_)(p);
+    FN(wide_) x = {0};
     for (int64_t k = 0; k < count; k++) x[k] = p[k];
     return x;
 }
 
-STEFAST_INLINE T FN(lane_sum_)(FN(vec_) a0, FN(vec_) a1, FN(vec_) a2, FN(vec_) a3)
+/* x where keep is set, +0 elsewhere (whatever x holds there, NaN included). */
+STEFAST_INLINE FN(wide_) FN(keep_)(FN(wide_) x, FN(mask_) keep)
 {
-    const FN(vec_) s = (a0 + a1) + (a2 + a3);
-    FN(half_) h[2];
-    memcpy(h, &s, sizeof h);
-    h[0] += h[1];
-    T t[16 / sizeof(T)];
-    memcpy(t, &h[0], sizeof t);
-    for (int64_t width = (int64_t)(16 / sizeof(T)) / 2; width > 0; width /= 2)
-        for (int64_t k = 0; k < width; k++) t[k] += t[k + width];
-    return t[0];
+    union { FN(wide_) x; FN(mask_) bits; } u = {x};
+    u.bits &= keep;
+    return u.x;
 }
 
-/* z.w and z.ws in one pass over z. */
-STEFAST_INLINE void FN(dot2_)(const T *restrict z, const T *restrict w,
-                              const T *restrict ws, int64_t n, T *d, T *ds)
+/* The masks of FN(lines_) for rows that start `offset` values past a line. */
+STEFAST_INLINE void FN(lines_init_)(FN(lines_) *L, int64_t offset, int64_t n)
 {
-    FN(vec_) a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    FN(vec_) b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    FN(wide_) position;
+    for (int64_t p = 0; p < WLEN; p++) position[p] = (T)p;
+    L->head = (WLEN - offset) % WLEN;
+    L->blocks = (n - L->head) / LANES;
+    L->tail = (n - L->head) % LANES;
+    L->head_keep = (FN(mask_))(position >= (T)(WLEN - L->head));
+    L->tail_keep0 = (FN(mask_))(position < (T)L->tail);
+    L->tail_keep1 = (FN(mask_))(position < (T)(L->tail - WLEN));
+}
+
+/* Prefetch the line `ahead` bytes past p (integer arithmetic: the address
+ * may lie past the end of Z, where prefetching is harmless). */
+STEFAST_INLINE void FN(prefetch_)(const T *p, int64_t ahead)
+{
+    if (ahead > 0) __builtin_prefetch((const void *)((uintptr_t)p + (uintptr_t)ahead), 0, 3);
+}
+
+/* The sum of the LANES lanes held in lo and hi (see the top of this file).
+ * Unions rather than memcpy from a vector's address: taking the address of
+ * the accumulators kept them in memory, and every add then waited on a
+ * store (2.4x slower in L1). */
+STEFAST_INLINE T FN(fold_)(FN(wide_) lo, FN(wide_) hi)
+{
+    union { FN(wide_) x; FN(vec_) v[2]; } a = {lo + hi};
+    union { FN(vec_) x; FN(half_) h[2]; } b = {a.v[0] + a.v[1]};
+    union { FN(half_) x; T t[16 / sizeof(T)]; } c = {b.h[0] + b.h[1]};
+    for (int64_t width = (int64_t)(16 / sizeof(T)) / 2; width > 0; width /= 2)
+        for (int64_t k = 0; k < width; k++) c.t[k] += c.t[k + width];
+    return c.t[0];
+}
+
+/* z.w and z.ws in one pass over the n values of z, any placement.
+ * prefetch: bytes ahead of the reads to prefetch (0: none). */
+STEFAST_INLINE void FN(dot2_)(const T *restrict z, const T *restrict w,
+                              const T *restrict ws, int64_t n, int64_t prefetch,
+                              T *d, T *ds)
+{
+    FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
     int64_t j = 0;
-    if (sizeof(T) == sizeof(double) && FN(aligned64_)(z)) {
-        /* the same four lanes, as pairs (a0|a1) and (a2|a3). Measured at
-         * m=32, n=64 from memory: about 9 % faster in double when z is
-         * 64-byte aligned; 9-16 % slower when it is not (each load then
-         * spans two cache lines; NumPy's own buffers start 16 bytes past a
-         * line), and 2-7 % slower in float. Those keep the 32-byte loop. */
-        FN(wide_) a01 = {0}, a23 = {0}, b01 = {0}, b23 = {0};
-        for (; j + 4 * VLEN <= n; j += 4 * VLEN) {
-            const FN(wide_) z01 = FN(load_wide_)(z + j), z23 = FN(load_wide_)(z + j + 2 * VLEN);
-            a01 += z01 * FN(load_wide_)(w + j);
-            a23 += z23 * FN(load_wide_)(w + j + 2 * VLEN);
-            b01 += z01 * FN(load_wide_)(ws + j);
-            b23 += z23 * FN(load_wide_)(ws + j + 2 * VLEN);
+    for (; j + LANES <= n; j += LANES) {
+        FN(prefetch_)(z + j, prefetch);
+        FN(prefetch_)(z + j + WLEN, prefetch);
+        const FN(wide_) z0 = FN(load_wide_)(z + j), z1 = FN(load_wide_)(z + j + WLEN);
+        a0 += z0 * FN(load_wide_)(w + j);
+        a1 += z1 * FN(load_wide_)(w + j + WLEN);
+        b0 += z0 * FN(load_wide_)(ws + j);
+        b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+    }
+    if (j < n) { /* the last n - j < LANES values, zero-padded */
+        const FN(wide_) z0 = FN(load_wide_part_)(z + j, n - j);
+        a0 += z0 * FN(load_wide_part_)(w + j, n - j);
+        b0 += z0 * FN(load_wide_part_)(ws + j, n - j);
+    }
+    if (j + WLEN < n) {
+        const FN(wide_) z1 = FN(load_wide_part_)(z + j + WLEN, n - j - WLEN);
+        a1 += z1 * FN(load_wide_part_)(w + j + WLEN, n - j - WLEN);
+        b1 += z1 * FN(load_wide_part_)(ws + j + WLEN, n - j - WLEN);
+    }
+    *d = FN(fold_)(a0, a1);
+    *ds = FN(fold_)(b0, b1);
+}
+
+/*
+ * The same two sums, bit for bit, for a row z laid out as L says, read with
+ * aligned loads only. w and ws are copies that lie at the same place within
+ * a line as z, with at least WLEN zeros before them and LANES after. The
+ * first and last lines are shared with the neighbouring rows (their values
+ * are masked off), so z must not be the first or last row of Z when
+ * L->head > 0. The lanes are rotated by head, which the fold ignores.
+ */
+STEFAST_INLINE void FN(dot2_lines_)(const T *restrict z, const T *restrict w,
+                                    const T *restrict ws, const FN(lines_) *L,
+                                    int64_t prefetch, T *d, T *ds)
+{
+    FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    int64_t j = L->head;
+    if (j > 0) { /* values j - WLEN .. j - 1 are lanes of a1, as in dot2_ */
+        FN(prefetch_)(z + j - WLEN, prefetch);
+        const FN(wide_) zz = FN(keep_)(FN(load_wide_)(z + j - WLEN), L->head_keep);
+        a1 += zz * FN(load_wide_)(w + j - WLEN);
+        b1 += zz * FN(load_wide_)(ws + j - WLEN);
+    }
+    for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
+        FN(prefetch_)(z + j, prefetch);
+        FN(prefetch_)(z + j + WLEN, prefetch);
+        const FN(wide_) z0 = FN(load_wide_)(z + j), z1 = FN(load_wide_)(z + j + WLEN);
+        a0 += z0 * FN(load_wide_)(w + j);
+        a1 += z1 * FN(load_wide_)(w + j + WLEN);
+        b0 += z0 * FN(load_wide_)(ws + j);
+        b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+    }
+    if (L->tail > 0) {
+        FN(prefetch_)(z + j, prefetch);
+        const FN(wide_) z0 = FN(keep_)(FN(load_wide_)(z + j), L->tail_keep0);
+        a0 += z0 * FN(load_wide_)(w + j);
+        b0 += z0 * FN(load_wide_)(ws + j);
+        if (L->tail > WLEN) {
+            FN(prefetch_)(z + j + WLEN, prefetch);
+            const FN(wide_) z1 = FN(keep_)(FN(load_wide_)(z + j + WLEN), L->tail_keep1);
+            a1 += z1 * FN(load_wide_)(w + j + WLEN);
+            b1 += z1 * FN(load_wide_)(ws + j + WLEN);
         }
-        FN(split_)(a01, &a0, &a1);
-        FN(split_)(a23, &a2, &a3);
-        FN(split_)(b01, &b0, &b1);
-        FN(split_)(b23, &b2, &b3);
     }
-    for (; j + 4 * VLEN <= n; j += 4 * VLEN) {
-        const FN(vec_) z0 = FN(load_)(z + j), z1 = FN(load_)(z + j + VLEN);
-        const FN(vec_) z2 = FN(load_)(z + j + 2 * VLEN), z3 = FN(load_)(z + j + 3 * VLEN);
-        a0 += z0 * FN(load_)(w + j);
-        a1 += z1 * FN(load_)(w + j + VLEN);
-        a2 += z2 * FN(load_)(w + j + 2 * VLEN);
-        a3 += z3 * FN(load_)(w + j + 3 * VLEN);
-        b0 += z0 * FN(load_)(ws + j);
-        b1 += z1 * FN(load_)(ws + j + VLEN);
-        b2 += z2 * FN(load_)(ws + j + 2 * VLEN);
-        b3 += z3 * FN(load_)(ws + j + 3 * VLEN);
-    }
-    /* the rest: at most 3 full blocks and a partial one, in a fixed order */
-    if (j < n) {
-        const FN(vec_) zz = FN(load_part_)(z + j, n - j);
-        a0 += zz * FN(load_part_)(w + j, n - j);
-        b0 += zz * FN(load_part_)(ws + j, n - j);
-        j += VLEN;
-    }
-    if (j < n) {
-        const FN(vec_) zz = FN(load_part_)(z + j, n - j);
-        a1 += zz * FN(load_part_)(w + j, n - j);
-        b1 += zz * FN(load_part_)(ws + j, n - j);
-        j += VLEN;
-    }
-    if (j < n) {
-        const FN(vec_) zz = FN(load_part_)(z + j, n - j);
-        a2 += zz * FN(load_part_)(w + j, n - j);
-        b2 += zz * FN(load_part_)(ws + j, n - j);
-        j += VLEN;
-    }
-    if (j < n) {
-        const FN(vec_) zz = FN(load_part_)(z + j, n - j);
-        a3 += zz * FN(load_part_)(w + j, n - j);
-        b3 += zz * FN(load_part_)(ws + j, n - j);
-    }
-    *d = FN(lane_sum_)(a0, a1, a2, a3);
-    *ds = FN(lane_sum_)(b0, b1, b2, b3);
+    *d = FN(fold_)(a0, a1);
+    *ds = FN(fold_)(b0, b1);
 }
 
 /* z.w over n values, with the same summation order as dot2_. */
-STEFAST_INLINE T FN(dot_)(const T *restrict z, const T *restrict w, int64_t n)
+STEFAST_INLINE T FN(dot_)(const T *restrict z, const T *restrict w, int64_t n,
+                          int64_t prefetch)
 {
     T d, unused;
-    FN(dot2_)(z, w, w, n, &d, &unused);
+    FN(dot2_)(z, w, w, n, prefetch, &d, &unused);
     return d;
 }
 
@@ -184,16 +236,17 @@ STEFAST_INLINE int FN(in_window_)(T x, stefast_ste ste)
 }
 
 /*
- * g[j] = sum_k coef[k] * Z[idx[k]][j] for the listed rows, column block by
- * column block: a block of g stays in registers while the listed rows pass
- * through it, so Z is the only array read per term (a row-by-row update
- * also reloads and stores g for every row, which was measured to cost about
- * 15 % at m=32, n=64). The terms of each g[j] are added in list order, as a
- * row-by-row update would add them, so the vector width does not matter to
- * the result. Full blocks are 256 bytes of a row: 4 64-byte vectors when
- * every row starts on a cache line (4-6 % faster at m=32, n=64 and m=128,
- * n=512), else 8 32-byte ones (64-byte loads that span two lines were
- * slower); then one block of up to 7 32-byte vectors, then single values.
+ * g[j] = scale * sum_k coef[k] * Z[idx[k]][j] for the listed rows, column
+ * block by column block: a block of g stays in registers while the listed
+ * rows pass through it, so Z is the only array read per term (a row-by-row
+ * update also reloads and stores g for every row, which was measured to
+ * cost about 15 % at m=32, n=64). The terms of each sum are added in list
+ * order whatever the block, so neither the vector width nor where the
+ * blocks start changes the result. When every row starts at the same place
+ * within a line (rows a whole number of lines long), the blocks start on
+ * line boundaries: 4 64-byte vectors each, aligned; otherwise 8 32-byte ones
+ * (unaligned 64-byte loads straddle two lines). Then the columns left over
+ * in blocks of up to 7 32-byte vectors, one 16-byte one, single values.
  */
 #define COMBINE_BLOCK(VEC, LOAD, WIDTH)                                             \
     do {                                                                            \
@@ -203,12 +256,15 @@ STEFAST_INLINE int FN(in_window_)(T x, stefast_ste ste)
             const T *restrict z = Z + idx[k] * n;                                   \
             for (int q = 0; q < nvec; q++) acc[q] += coef[k] * LOAD(z + q * WIDTH); \
         }                                                                           \
-        memcpy(g, acc, (size_t)nvec * sizeof acc[0]);                               \
+        for (int q = 0; q < nvec; q++) {                                            \
+            const VEC out = acc[q] * scale;                                         \
+            memcpy(g + q * WIDTH, &out, sizeof out);                                \
+        }                                                                           \
     } while (0)
 
 STEFAST_INLINE void FN(combine_wide_)(const T *restrict Z, int64_t n,
                                       const int64_t *restrict idx,
-                                      const T *restrict coef, int64_t count,
+                                      const T *restrict coef, int64_t count, T scale,
                                       T *restrict g, const int nvec)
 {
     COMBINE_BLOCK(FN(wide_), FN(load_wide_), WLEN);
@@ -216,81 +272,254 @@ STEFAST_INLINE void FN(combine_wide_)(const T *restrict Z, int64_t n,
 
 STEFAST_INLINE void FN(combine_block_)(const T *restrict Z, int64_t n,
                                        const int64_t *restrict idx,
-                                       const T *restrict coef, int64_t count,
+                                       const T *restrict coef, int64_t count, T scale,
                                        T *restrict g, const int nvec)
 {
     COMBINE_BLOCK(FN(vec_), FN(load_), VLEN);
 }
-#undef COMBINE_BLOCK
 
-STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
+STEFAST_INLINE void FN(combine_half_)(const T *restrict Z, int64_t n,
                                       const int64_t *restrict idx,
-                                      const T *restrict coef, int64_t count,
+                                      const T *restrict coef, int64_t count, T scale,
                                       T *restrict g)
 {
-    int64_t j = 0;
-    if (FN(aligned64_)(Z) && (n * (int64_t)sizeof(T)) % 64 == 0) {
-        for (; j + 4 * WLEN <= n; j += 4 * WLEN)
-            FN(combine_wide_)(Z + j, n, idx, coef, count, g + j, 4);
-    } else {
-        for (; j + 8 * VLEN <= n; j += 8 * VLEN)
-            FN(combine_block_)(Z + j, n, idx, coef, count, g + j, 8);
-    }
-    /* up to 7 vectors left: one block of them, so that short rows (n = 16,
-     * say) still have independent sums to overlap */
-    switch ((n - j) / VLEN) {
-    case 7: FN(combine_block_)(Z + j, n, idx, coef, count, g + j, 7); break;
-    case 6: FN(combine_block_)(Z + j, n, idx, coef, count, g + j, 6); break;
-    case 5: FN(combine_block_)(Z + j, n, idx, coef, count, g + j, 5); break;
-    case 4: FN(combine_block_)(Z + j, n, idx, coef, count, g + j, 4); break;
-    case 3: FN(combine_block_)(Z + j, n, idx, coef, count, g + j, 3); break;
-    case 2: FN(combine_block_)(Z + j, n, idx, coef, count, g + j, 2); break;
-    case 1: FN(combine_block_)(Z + j, n, idx, coef, count, g + j, 1); break;
+    const int nvec = 1;
+    COMBINE_BLOCK(FN(half_), FN(load_half_), (int64_t)(16 / sizeof(T)));
+}
+#undef COMBINE_BLOCK
+
+/* Columns [j, end) of g, fewer than 8 32-byte vectors of them: one block,
+ * so that short rows (n = 16, say) still have independent sums to overlap. */
+STEFAST_INLINE void FN(combine_rest_)(const T *restrict Z, int64_t n,
+                                      const int64_t *restrict idx,
+                                      const T *restrict coef, int64_t count, T scale,
+                                      T *restrict g, int64_t j, int64_t end)
+{
+    switch ((end - j) / VLEN) {
+    case 7: FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 7); break;
+    case 6: FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 6); break;
+    case 5: FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 5); break;
+    case 4: FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 4); break;
+    case 3: FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 3); break;
+    case 2: FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 2); break;
+    case 1: FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 1); break;
     default: break;
     }
-    j += (n - j) / VLEN * VLEN;
-    for (; j < n; j++) {
+    j += (end - j) / VLEN * VLEN;
+    if (j + (int64_t)(16 / sizeof(T)) <= end) {
+        FN(combine_half_)(Z + j, n, idx, coef, count, scale, g + j);
+        j += (int64_t)(16 / sizeof(T));
+    }
+    for (; j < end; j++) {
         T acc = 0;
         for (int64_t k = 0; k < count; k++) acc += coef[k] * Z[idx[k] * n + j];
-        g[j] = acc;
+        g[j] = acc * scale;
     }
+}
+
+/* head: the first column on a line boundary in every row, or -1 when the
+ * rows start at different places within a line. Rows too short for a
+ * whole aligned block take one unaligned block: fewer passes over the list. */
+STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
+                                      const int64_t *restrict idx,
+                                      const T *restrict coef, int64_t count, T scale,
+                                      T *restrict g, int64_t head)
+{
+    int64_t j = 0;
+    if (head >= 0 && n - head >= 4 * WLEN) {
+        FN(combine_rest_)(Z, n, idx, coef, count, scale, g, 0, head);
+        for (j = head; j + 4 * WLEN <= n; j += 4 * WLEN)
+            FN(combine_wide_)(Z + j, n, idx, coef, count, scale, g + j, 4);
+    } else {
+        for (; j + 8 * VLEN <= n; j += 8 * VLEN)
+            FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 8);
+    }
+    FN(combine_rest_)(Z, n, idx, coef, count, scale, g, j, n);
+}
+
+/* u[j] += c * zp[j] over a row zp laid out as L says: the same additions
+ * in the same order as the column blocks of rows_combine_ (the masks keep
+ * the neighbouring rows' values out, whatever they hold). */
+#define FOLD_STEP(J, KEEP)                                                    \
+    do {                                                                      \
+        const FN(wide_) sum = FN(load_wide_)(u + (J)) +                       \
+                              FN(keep_)(c * FN(load_wide_)(zp + (J)), (KEEP)); \
+        memcpy(u + (J), &sum, sizeof sum);                                    \
+    } while (0)
+#define FOLD_STEP_ALL(J)                                                      \
+    do {                                                                      \
+        const FN(wide_) sum = FN(load_wide_)(u + (J)) + c * FN(load_wide_)(zp + (J)); \
+        memcpy(u + (J), &sum, sizeof sum);                                    \
+    } while (0)
+
+STEFAST_INLINE void FN(fold_row_)(const T *restrict zp, T c, T *restrict u,
+                                  const FN(lines_) *L)
+{
+    int64_t j = L->head;
+    if (j > 0) FOLD_STEP(j - WLEN, L->head_keep);
+    for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
+        FOLD_STEP_ALL(j);
+        FOLD_STEP_ALL(j + WLEN);
+    }
+    if (L->tail > 0) FOLD_STEP(j, L->tail_keep0);
+    if (L->tail > WLEN) FOLD_STEP(j + WLEN, L->tail_keep1);
+}
+
+/*
+ * dot2_lines_ of row z, and in the same pass over the lines fold_row_ of
+ * the row zp before it (still in L1), so that Z^T a needs no second pass
+ * over a sample too big for L1.
+ */
+STEFAST_INLINE void FN(dot2_lines_fold_)(const T *restrict z, const T *restrict w,
+                                         const T *restrict ws, const FN(lines_) *L,
+                                         int64_t prefetch, const T *restrict zp, T c,
+                                         T *restrict u, T *d, T *ds)
+{
+    FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    int64_t j = L->head;
+    if (j > 0) {
+        FN(prefetch_)(z + j - WLEN, prefetch);
+        const FN(wide_) zz = FN(keep_)(FN(load_wide_)(z + j - WLEN), L->head_keep);
+        a1 += zz * FN(load_wide_)(w + j - WLEN);
+        b1 += zz * FN(load_wide_)(ws + j - WLEN);
+        FOLD_STEP(j - WLEN, L->head_keep);
+    }
+    for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
+        FN(prefetch_)(z + j, prefetch);
+        FN(prefetch_)(z + j + WLEN, prefetch);
+        const FN(wide_) z0 = FN(load_wide_)(z + j), z1 = FN(load_wide_)(z + j + WLEN);
+        a0 += z0 * FN(load_wide_)(w + j);
+        a1 += z1 * FN(load_wide_)(w + j + WLEN);
+        b0 += z0 * FN(load_wide_)(ws + j);
+        b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+        FOLD_STEP_ALL(j);
+        FOLD_STEP_ALL(j + WLEN);
+    }
+    if (L->tail > 0) {
+        FN(prefetch_)(z + j, prefetch);
+        const FN(wide_) z0 = FN(keep_)(FN(load_wide_)(z + j), L->tail_keep0);
+        a0 += z0 * FN(load_wide_)(w + j);
+        b0 += z0 * FN(load_wide_)(ws + j);
+        FOLD_STEP(j, L->tail_keep0);
+        if (L->tail > WLEN) {
+            FN(prefetch_)(z + j + WLEN, prefetch);
+            const FN(wide_) z1 = FN(keep_)(FN(load_wide_)(z + j + WLEN), L->tail_keep1);
+            a1 += z1 * FN(load_wide_)(w + j + WLEN);
+            b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+            FOLD_STEP(j + WLEN, L->tail_keep1);
+        }
+    }
+    *d = FN(fold_)(a0, a1);
+    *ds = FN(fold_)(b0, b1);
+}
+#undef FOLD_STEP
+#undef FOLD_STEP_ALL
+
+/*
+ * What a sample needs besides Z. v, vs: the caller's vectors. w, ws: when
+ * lines is NULL any copies of w and w_star, and the rows are read by dot2_;
+ * otherwise copies placed as dot2_lines_ requires, and rows are read by
+ * dot2_lines_. u: NULL, or scratch for Z^T a in one pass, placed like w
+ * (WLEN values before it and LANES after belong to it too). prefetch:
+ * bytes ahead of the first pass to prefetch (0: none).
+ */
+typedef struct {
+    const T *v, *vs, *w, *ws;
+    int64_t m, n;
+    stefast_ste ste;
+    const FN(lines_) *lines;
+    T *u;
+    int64_t prefetch;
+} FN(model_);
+
+/*
+ * Z^T a with a = mu'(Z w) v r is computed as r * (sum of v_i z_i over the
+ * rows inside the window): the sum needs only each row's own z_i.w, so it
+ * can run while the sample is still being read.
+ */
+STEFAST_INLINE void FN(sample_folded_)(const FN(model_) *M, const T *restrict Z,
+                                       T *restrict zw, T *restrict loss,
+                                       T *restrict grad_v, T *restrict grad_w)
+{
+    const int64_t m = M->m, n = M->n;
+    const T *restrict v = M->v, *restrict vs = M->vs;
+    const FN(lines_) *L = M->lines;
+    T *restrict u = M->u;
+    memset(u - WLEN, 0, (size_t)(n + WLEN + LANES) * sizeof(T));
+    T y = 0, y_star = 0;
+    int previous_active = 0, any_active = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const T *z = Z + i * n;
+        T d, ds;
+        /* a branch, not a mask: a row outside the window then costs no
+         * arithmetic (measured: 25 % faster at m=128, n=512 than masking),
+         * and rows this long amortise the mispredictions */
+        if (previous_active)
+            FN(dot2_lines_fold_)(z, M->w, M->ws, L, M->prefetch, z - n, v[i - 1], u, &d, &ds);
+        else
+            FN(dot2_lines_)(z, M->w, M->ws, L, M->prefetch, &d, &ds);
+        zw[i] = d;
+        y += FN(keep_if_)(d > 0, v[i]);
+        y_star += FN(keep_if_)(ds > 0, vs[i]);
+        previous_active = FN(in_window_)(d, M->ste);
+        any_active |= previous_active;
+    }
+    if (previous_active) FN(fold_row_)(Z + (m - 1) * n, v[m - 1], u, L);
+    const T r = y - y_star;
+    *loss = (T)0.5 * r * r;
+    for (int64_t i = 0; i < m; i++) grad_v[i] = FN(keep_if_)(zw[i] > 0, r);
+    const T scale = any_active ? r : (T)1; /* as in sample_ */
+    for (int64_t j = 0; j < n; j++) grad_w[j] = u[j] * scale;
 }
 
 /*
  * One sample: Z (m, n) IN; idx (m) scratch; zw (m) scratch; loss (1),
- * grad_v (m), grad_w (n) OUT in T.
+ * grad_v (m), grad_w (n) OUT in T. edge: Z is the first or the last sample
+ * of the whole batch, whose outer lines may belong to nobody (then read
+ * only by dot2_, with the same result).
  *
  * Rows outside the surrogate's window are skipped in Z^T a (they add exactly
  * nothing, even when non-finite), so the second pass visits only the active
  * rows, listed without branches first. The conditional sums are selects, not
  * branches: the signs of z.w are random and would defeat branch prediction.
  */
-STEFAST_INLINE void FN(sample_)(const T *restrict Z, const T *restrict v,
-                                const T *restrict w, const T *restrict vs,
-                                const T *restrict ws, int64_t m, int64_t n,
-                                stefast_ste ste, int64_t *restrict idx,
-                                T *restrict zw, T *restrict loss,
-                                T *restrict grad_v, T *restrict grad_w)
+STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int edge,
+                                int64_t *restrict idx, T *restrict zw,
+                                T *restrict loss, T *restrict grad_v,
+                                T *restrict grad_w)
 {
+    const int64_t m = M->m, n = M->n;
+    const T *restrict v = M->v, *restrict vs = M->vs;
+    const FN(lines_) *L = M->lines;
+    if (L != NULL && edge && L->head > 0) L = NULL;
+    if (L != NULL && M->u != NULL) {
+        FN(sample_folded_)(M, Z, zw, loss, grad_v, grad_w);
+        return;
+    }
     T y = 0, y_star = 0;
     for (int64_t i = 0; i < m; i++) {
         T d, ds;
-        FN(dot2_)(Z + i * n, w, ws, n, &d, &ds);
+        if (L != NULL)
+            FN(dot2_lines_)(Z + i * n, M->w, M->ws, L, M->prefetch, &d, &ds);
+        else
+            FN(dot2_)(Z + i * n, M->w, M->ws, n, M->prefetch, &d, &ds);
         zw[i] = d;
         y += FN(keep_if_)(d > 0, v[i]);
         y_star += FN(keep_if_)(ds > 0, vs[i]);
     }
     const T r = y - y_star;
     *loss = (T)0.5 * r * r;
-    /* list the active rows and their coefficients a_i = v_i r; the list
-     * overwrites zw behind the reads (active <= i) */
+    /* list the active rows and their v_i; the list overwrites zw behind
+     * the reads (active <= i) */
     int64_t active = 0;
     for (int64_t i = 0; i < m; i++) {
         const T d = zw[i];
         grad_v[i] = FN(keep_if_)(d > 0, r);
         idx[active] = i;
-        zw[active] = v[i] * r;
-        active += FN(in_window_)(d, ste);
+        zw[active] = v[i];
+        active += FN(in_window_)(d, M->ste);
     }
-    FN(rows_combine_)(Z, n, idx, zw, active, grad_w);
+    /* no row in the window: g = 0 exactly, even for a non-finite r */
+    const T scale = active > 0 ? r : (T)1;
+    FN(rows_combine_)(Z, n, idx, zw, active, scale, grad_w, L != NULL ? L->head : -1);
 }

@@ -24,23 +24,25 @@ static double pseudo(unsigned long long *state)
 
 int main(void)
 {
+    /* the last two take the one-pass Z^T a of samples of 64 KiB and more */
     static const int shapes[][2] = {{1, 1}, {3, 7}, {5, 17}, {8, 16}, {4, 33}, {6, 63}, {2, 100},
-                                    {3, 40}};
+                                    {3, 40}, {70, 128}, {130, 128}};
     unsigned long long state = 7;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int64_t m = shapes[s][0], n = shapes[s][1], B = 300, len = B * m * n;
+        const int64_t m = shapes[s][0], n = shapes[s][1], B = m * n > 1000 ? 6 : 300;
+        const int64_t len = B * m * n;
         /* each dtype twice: on a 64-byte boundary, and 8 bytes past one */
         const size_t bytes = sizeof(double) * (size_t)len, bytesf = sizeof(float) * (size_t)len;
         char *raw = malloc(2 * bytes + 192), *rawf = malloc(2 * bytesf + 192);
-        double vec[4][128], sums[2][1 + 128 + 128];
-        float vecf[4][128];
+        double vec[4][256], sums[2][1 + 256 + 256];
+        float vecf[4][256];
         if (raw == NULL || rawf == NULL) return 1;
         char *line = raw + (64 - (uintptr_t)raw % 64), *linef = rawf + (64 - (uintptr_t)rawf % 64);
         double *Zd[2] = {(double *)line, (double *)(line + (bytes + 63) / 64 * 64 + 8)};
         float *Zf[2] = {(float *)linef, (float *)(linef + (bytesf + 63) / 64 * 64 + 8)};
         for (int64_t k = 0; k < len; k++) Zf[0][k] = Zf[1][k] = (float)(Zd[0][k] = Zd[1][k] = pseudo(&state));
         for (int a = 0; a < 4; a++)
-            for (int k = 0; k < 128; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
+            for (int k = 0; k < 256; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
         for (int ste = STEFAST_STE_IDENTITY; ste <= STEFAST_STE_HARDTANH; ste++) {
             for (int dbl = 1; dbl >= 0; dbl--) {
                 for (int at = 0; at < 2; at++) {

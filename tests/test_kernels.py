@@ -246,8 +246,7 @@ def placed(a, offset):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(4, 16), (3, 64), (2, 40), (5, 17)])
 def test_placement_of_z_does_not_change_any_bit(shape, dtype):
-    # rows on cache-line boundaries take 64-byte loads, others 32-byte ones
-    # (sample_impl.h); both add the same terms in the same order
+    # 300 samples: the threads' chunks and both ends of Z (see LINE_SHAPES)
     rng = np.random.default_rng(10)
     Z, v, w, v_star, w_star = model_problem(rng, 300, *shape, dtype=dtype)
     for ste in stefast.STES:
@@ -259,6 +258,62 @@ def test_placement_of_z_does_not_change_any_bit(shape, dtype):
             for other in results[1:]:
                 for a, b in zip(results[0], other):
                     assert np.array_equal(a, b)
+
+
+# Rows a whole number of cache lines long are read with aligned loads and
+# their lanes rotated (sample_impl.h), other placements with unaligned loads,
+# and samples of 64 KiB and more fold Z^T a into the first pass. (130, 128)
+# and (66, 200) float64 take the folded pass, (130, 128) float32 too; (3, 64)
+# the aligned one; (66, 200) float32 and (5, 17) only unaligned loads.
+LINE_SHAPES = [(3, 64), (2, 40), (5, 17), (130, 128), (66, 200)]
+
+
+def every_placement(Z):
+    """Z at every offset within a cache line that keeps it aligned to its
+    values, and at one that does not."""
+    item = Z.dtype.itemsize
+    for offset in [*range(0, 64, item), item // 2]:
+        yield offset, placed(Z, offset)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LINE_SHAPES, ids=str)
+def test_every_placement_gives_the_same_bits_and_the_reference(shape, dtype):
+    rng = np.random.default_rng(12)
+    Z, v, w, v_star, w_star = model_problem(rng, 6, *shape, dtype=dtype)
+    for ste in stefast.STES:
+        slow = ref.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce="none")
+        first = None
+        for offset, Zp in every_placement(Z):
+            fast = stefast.loss_and_grads(Zp, v, w, v_star, w_star, ste=ste, reduce="none")
+            if first is None:
+                compare_model(fast, slow, Z, w, w_star, dtype, per_sample=True)
+                first = fast
+            for a, b in zip(first, fast):
+                assert np.array_equal(a, b), f"offset {offset}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LINE_SHAPES, ids=str)
+def test_non_finite_values_stay_in_their_row(shape, dtype):
+    """The first and last values of a row share cache lines with the rows
+    around it, whose values are masked off: inf and NaN there must change
+    only their own sample, exactly as in the reference."""
+    rng = np.random.default_rng(13)
+    Z, v, w, v_star, w_star = model_problem(rng, 6, *shape, dtype=dtype)
+    Z[1, -1, -1] = np.nan  # sample 1's last value, next to sample 2's first
+    Z[2, 0, 0] = np.inf
+    Z[3, 0, 1] = -np.inf
+    Z[4, -1, -2] = np.nan
+    for ste in stefast.STES:
+        slow = ref.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce="none")
+        for offset, Zp in every_placement(Z):
+            fast = stefast.loss_and_grads(Zp, v, w, v_star, w_star, ste=ste, reduce="none")
+            for f, s in zip(fast, slow):
+                finite = np.isfinite(s)
+                np.testing.assert_array_equal(np.isfinite(f), finite, err_msg=f"offset {offset}")
+                np.testing.assert_array_equal(np.isnan(f), np.isnan(s), err_msg=f"offset {offset}")
+            compare_model(fast, slow, Z, w, w_star, dtype, per_sample=True)
 
 
 def test_grad_v_is_the_gradient_of_the_mean_loss():
