@@ -18,8 +18,13 @@ Timing is never asserted; with --benchmark-disable every body runs once as a
 smoke test and the summary is skipped.
 """
 
+import ctypes
 import os
+import shutil
+import subprocess
+import sysconfig
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,6 +72,33 @@ def pytest_collection_modifyitems(config, items):
     # bounds first, so every later group can show its fraction of them
     items.sort(key=lambda it: 0 if ("read_bandwidth" in it.nodeid
                                     or "normal_generator_rate" in it.nodeid) else 1)
+
+
+@pytest.fixture(scope="session")
+def c_read(tmp_path_factory):
+    """read(a): one pass over a's buffer by bench/read_bound.c (aligned
+    64-byte loads, built here with -march=native), or None without a C
+    compiler. NumPy's reductions are not a bandwidth floor everywhere: on
+    the machine this suite was written on, add.reduce read float64 at a
+    third of the rate this loop reaches."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    cc = shutil.which(cc) or shutil.which("cc")
+    if cc is None:
+        return None
+    lib = tmp_path_factory.mktemp("read_bound") / "read_bound.so"
+    build = subprocess.run([cc, "-O3", "-march=native", "-shared", "-fPIC",
+                            str(Path(__file__).with_name("read_bound.c")), "-o", str(lib)],
+                           capture_output=True)
+    if build.returncode != 0:
+        return None
+    fn = ctypes.CDLL(str(lib)).read_bound_sum
+    fn.restype, fn.argtypes = ctypes.c_double, [ctypes.c_void_p, ctypes.c_int64]
+
+    def read(a):
+        assert a.flags.c_contiguous
+        return fn(a.ctypes.data, a.nbytes // 8)
+
+    return read
 
 
 def median_seconds(benchmark):

@@ -260,12 +260,15 @@ def test_placement_of_z_does_not_change_any_bit(shape, dtype):
                     assert np.array_equal(a, b)
 
 
-# Rows a whole number of cache lines long are read with aligned loads and
-# their lanes rotated (sample_impl.h), other placements with unaligned loads,
-# and samples of 64 KiB and more fold Z^T a into the first pass. (130, 128)
-# and (66, 200) float64 take the folded pass, (130, 128) float32 too; (3, 64)
-# the aligned one; (66, 200) float32 and (5, 17) only unaligned loads.
-LINE_SHAPES = [(3, 64), (2, 40), (5, 17), (130, 128), (66, 200)]
+# Rows a whole number of cache lines long (3 or more) are read with aligned
+# loads and their lanes rotated (sample_impl.h); rows of up to 9 lines with
+# w in registers; samples of 64 KiB and more fold Z^T a into the first pass;
+# other rows, and Z not aligned to its values, with unaligned loads. Here
+# (3, 64), (2, 40) float64 and (3, 64), (10, 128) float32 take the
+# short-row path, (10, 128), (5, 256) float64 and (5, 256) float32 the
+# general aligned one, (130, 128) both dtypes and (66, 200) float64 the
+# folded one, the rest unaligned loads only.
+LINE_SHAPES = [(3, 64), (2, 40), (5, 17), (10, 128), (5, 256), (130, 128), (66, 200)]
 
 
 def every_placement(Z):
@@ -291,6 +294,33 @@ def test_every_placement_gives_the_same_bits_and_the_reference(shape, dtype):
                 first = fast
             for a, b in zip(first, fast):
                 assert np.array_equal(a, b), f"offset {offset}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LINE_SHAPES, ids=str)
+def test_every_read_path_rounds_the_same(shape, dtype):
+    """Rows whose z.w is small values beside pairs +b, -b of four sizes whose
+    ulps exceed the small values:
+    what the rounded sum keeps of the small values depends on which values
+    share a lane and in what order lanes are added, so the sign of z.w
+    (and with it sigma and the window) moves with any change to the lanes
+    of one read path. All placements must still agree to the bit."""
+    rng = np.random.default_rng(14)
+    Z, v, _, v_star, w_star = model_problem(rng, 6, *shape, dtype=dtype)
+    w = np.ones(shape[1], dtype=dtype)
+    sizes = 2.0 ** np.array([54, 58, 62, 66] if dtype == np.float64 else [25, 28, 31, 34])
+    pairs = min(len(sizes), shape[1] // 2)
+    for b in range(Z.shape[0]):
+        for i in range(Z.shape[1]):
+            at = rng.choice(shape[1], size=2 * pairs, replace=False)
+            Z[b, i, at[:pairs]] = sizes[:pairs]
+            Z[b, i, at[pairs:]] = -sizes[:pairs]
+    first = None
+    for offset, Zp in every_placement(Z):
+        got = stefast.loss_and_grads(Zp, v, w, v_star, w_star, reduce="none")
+        first = got if first is None else first
+        for a, b in zip(first, got):
+            assert np.array_equal(a, b), f"offset {offset}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
