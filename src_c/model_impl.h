@@ -35,23 +35,24 @@ static const FN(lines_) *FN(lines_for_)(FN(lines_) *L, const T *Z, int64_t n)
 }
 
 /*
- * Samples of at least this many bytes compute Z^T a in the same pass over
- * Z as z.w (sample_folded_); smaller ones, which stay in L1 until the
- * second pass, in a second pass over the rows inside the window.
+ * Samples of at least this many bytes, with rows too long to keep w in
+ * registers, compute Z^T a in the same pass over Z as z.w
+ * (sample_onepass_); the others, which stay in L1, in a second pass over
+ * the rows inside the window. Measured: 10-12 % faster one-pass at 32 KiB
+ * (m=32, n=128 and m=8, n=512, double), 12-17 % slower at 8 KiB (m=4,
+ * n=256), and slower on short rows.
  */
-#ifndef FOLD_MIN_BYTES
-#define FOLD_MIN_BYTES 65536
-#endif
+#define ONEPASS_MIN_BYTES 32768
 
 /*
  * A thread's workspace, one block of its own: copies of w and w_star, the
- * accumulator u of sample_folded_, then the per-sample scratch (work_init_
- * returns the pointer to free). The copies and u start where Z's rows start
- * within a line, with zeros around them, as dot2_lines_ requires (when L is
- * NULL, on a line). The copies also put every array the inner loops touch
- * into one small block: with w and w_star on the C stack, timings were
- * measured to swing by up to 40 % between runs, and by under 10 % with the
- * copies.
+ * two buffers of sample_onepass_, then the per-sample scratch (work_init_
+ * returns the pointer to free). The copies and the buffers start where Z's
+ * rows start within a line, with zeros around them, as dot2_lines_
+ * requires (when L is NULL, on a line). The copies also put every array
+ * the inner loops touch into one small block: with w and w_star on the C
+ * stack, timings were measured to swing by up to 40 % between runs, and by
+ * under 10 % with the copies.
  */
 typedef struct {
     FN(model_) model;
@@ -68,19 +69,21 @@ static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
      * LANES zeros; a whole number of lines */
     const int64_t shift = L != NULL ? (int64_t)((uintptr_t)Z % 64 / sizeof(T)) : 0;
     const int64_t region = (WLEN + n + LANES + WLEN + WLEN - 1) / WLEN * WLEN;
-        const size_t reals = (size_t)(3 * region + m + m + n);
+    const size_t reals = (size_t)(4 * region + m + m + n);
     const size_t bytes = reals * sizeof(T) + (size_t)m * sizeof(int64_t);
     void *block = calloc(bytes + 64 + 8, 1);
     if (block == NULL) return NULL;
     T *p = (T *)(((uintptr_t)block + 63) / 64 * 64);
     T *w_copy = p + WLEN + shift, *ws_copy = w_copy + region, *u = ws_copy + region;
+    T *u_next = u + region;
     memcpy(w_copy, w, (size_t)n * sizeof(T));
     memcpy(ws_copy, ws, (size_t)n * sizeof(T));
-    const int fold = L != NULL && m * n * (int64_t)sizeof(T) >= FOLD_MIN_BYTES;
-    k->zw = p + 3 * region; k->gv = k->zw + m; k->gw = k->gv + m;
+    const int onepass = L != NULL && L->lines > SMALL_LINES &&
+                        m * n * (int64_t)sizeof(T) >= ONEPASS_MIN_BYTES;
+    k->zw = p + 4 * region; k->gv = k->zw + m; k->gw = k->gv + m;
     k->idx = (int64_t *)(((uintptr_t)(k->gw + n) + 7) / 8 * 8);
-    k->model = (FN(model_)){v, vs, w_copy, ws_copy, m, n, ste, L, fold ? u : NULL,
-                            PREFETCH_BYTES};
+    k->model = (FN(model_)){v, vs, w_copy, ws_copy, m, n, ste, L, onepass ? u : NULL,
+                            onepass ? u_next : NULL, PREFETCH_BYTES};
     k->B = B;
     return block;
 }

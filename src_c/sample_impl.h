@@ -53,6 +53,18 @@ STEFAST_INLINE FN(wide_) FN(load_wide_)(const T *p)
     return x;
 }
 
+typedef T FN(wide_unaligned_) __attribute__((vector_size(64), aligned(sizeof(T))));
+/*
+ * A line of z, read exactly once (a volatile read): otherwise GCC folds the
+ * load into every multiply that uses it, and each line of Z is read from
+ * L1 two or three times. Measured 4-10 % faster from memory at m=128,
+ * n=512 and a little in float32 elsewhere.
+ */
+STEFAST_INLINE FN(wide_) FN(load_once_)(const T *p)
+{
+    return *(const volatile FN(wide_unaligned_) *)p;
+}
+
 STEFAST_INLINE FN(vec_) FN(load_)(const T *p)
 {
     FN(vec_) x;
@@ -130,7 +142,7 @@ STEFAST_INLINE void FN(dot2_)(const T *restrict z, const T *restrict w,
     for (; j + LANES <= n; j += LANES) {
         FN(prefetch_)(z + j, prefetch);
         FN(prefetch_)(z + j + WLEN, prefetch);
-        const FN(wide_) z0 = FN(load_wide_)(z + j), z1 = FN(load_wide_)(z + j + WLEN);
+        const FN(wide_) z0 = FN(load_once_)(z + j), z1 = FN(load_once_)(z + j + WLEN);
         a0 += z0 * FN(load_wide_)(w + j);
         a1 += z1 * FN(load_wide_)(w + j + WLEN);
         b0 += z0 * FN(load_wide_)(ws + j);
@@ -166,14 +178,14 @@ STEFAST_INLINE void FN(dot2_lines_)(const T *restrict z, const T *restrict w,
     int64_t j = L->head;
     if (j > 0) { /* values j - WLEN .. j - 1 are lanes of a1, as in dot2_ */
         FN(prefetch_)(z + j - WLEN, prefetch);
-        const FN(wide_) zz = FN(keep_)(FN(load_wide_)(z + j - WLEN), L->head_keep);
+        const FN(wide_) zz = FN(keep_)(FN(load_once_)(z + j - WLEN), L->head_keep);
         a1 += zz * FN(load_wide_)(w + j - WLEN);
         b1 += zz * FN(load_wide_)(ws + j - WLEN);
     }
     for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
         FN(prefetch_)(z + j, prefetch);
         FN(prefetch_)(z + j + WLEN, prefetch);
-        const FN(wide_) z0 = FN(load_wide_)(z + j), z1 = FN(load_wide_)(z + j + WLEN);
+        const FN(wide_) z0 = FN(load_once_)(z + j), z1 = FN(load_once_)(z + j + WLEN);
         a0 += z0 * FN(load_wide_)(w + j);
         a1 += z1 * FN(load_wide_)(w + j + WLEN);
         b0 += z0 * FN(load_wide_)(ws + j);
@@ -181,12 +193,12 @@ STEFAST_INLINE void FN(dot2_lines_)(const T *restrict z, const T *restrict w,
     }
     if (L->tail > 0) {
         FN(prefetch_)(z + j, prefetch);
-        const FN(wide_) z0 = FN(keep_)(FN(load_wide_)(z + j), L->tail_keep0);
+        const FN(wide_) z0 = FN(keep_)(FN(load_once_)(z + j), L->tail_keep0);
         a0 += z0 * FN(load_wide_)(w + j);
         b0 += z0 * FN(load_wide_)(ws + j);
         if (L->tail > WLEN) {
             FN(prefetch_)(z + j + WLEN, prefetch);
-            const FN(wide_) z1 = FN(keep_)(FN(load_wide_)(z + j + WLEN), L->tail_keep1);
+            const FN(wide_) z1 = FN(keep_)(FN(load_once_)(z + j + WLEN), L->tail_keep1);
             a1 += z1 * FN(load_wide_)(w + j + WLEN);
             b1 += z1 * FN(load_wide_)(ws + j + WLEN);
         }
@@ -215,7 +227,7 @@ STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(wide_) *W,
     const T *zl = z + (L->head > 0 ? L->head - WLEN : 0);
     FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
     FN(prefetch_)(zl, prefetch);
-    FN(wide_) first = FN(load_wide_)(zl);
+    FN(wide_) first = FN(load_once_)(zl);
     if (L->head > 0) first = FN(keep_)(first, L->head_keep);
     a0 += first * W[0];
     b0 += first * S[0];
@@ -223,7 +235,7 @@ STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(wide_) *W,
     for (int t = 1; t < SMALL_LINES; t++) {
         if (t >= last) break;
         FN(prefetch_)(zl + t * WLEN, prefetch);
-        const FN(wide_) zz = FN(load_wide_)(zl + t * WLEN);
+        const FN(wide_) zz = FN(load_once_)(zl + t * WLEN);
         if (t % 2 == 0) {
             a0 += zz * W[t];
             b0 += zz * S[t];
@@ -234,7 +246,7 @@ STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(wide_) *W,
     }
     /* the last line, into the accumulator of its parity */
     FN(prefetch_)(zl + last * WLEN, prefetch);
-    FN(wide_) end = FN(load_wide_)(zl + last * WLEN);
+    FN(wide_) end = FN(load_once_)(zl + last * WLEN);
     if (L->head > 0) end = FN(keep_)(end, ~L->head_keep);
     if (last % 2 == 0) {
         a0 += end * W[SMALL_LINES];
@@ -392,140 +404,118 @@ STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
     FN(combine_rest_)(Z, n, idx, coef, count, scale, g, j, n);
 }
 
-/* u[j] += c * zp[j] over a row zp laid out as L says: the same additions
- * in the same order as the column blocks of rows_combine_ (the masks keep
- * the neighbouring rows' values out, whatever they hold). */
-#define FOLD_STEP(J, KEEP)                                                    \
-    do {                                                                      \
-        const FN(wide_) sum = FN(load_wide_)(u + (J)) +                       \
-                              FN(keep_)(c * FN(load_wide_)(zp + (J)), (KEEP)); \
-        memcpy(u + (J), &sum, sizeof sum);                                    \
-    } while (0)
-#define FOLD_STEP_ALL(J)                                                      \
-    do {                                                                      \
-        const FN(wide_) sum = FN(load_wide_)(u + (J)) + c * FN(load_wide_)(zp + (J)); \
-        memcpy(u + (J), &sum, sizeof sum);                                    \
-    } while (0)
-
-STEFAST_INLINE void FN(fold_row_)(const T *restrict zp, T c, T *restrict u,
-                                  const FN(lines_) *L)
-{
-    int64_t j = L->head;
-    if (j > 0) FOLD_STEP(j - WLEN, L->head_keep);
-    for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
-        FOLD_STEP_ALL(j);
-        FOLD_STEP_ALL(j + WLEN);
-    }
-    if (L->tail > 0) FOLD_STEP(j, L->tail_keep0);
-    if (L->tail > WLEN) FOLD_STEP(j + WLEN, L->tail_keep1);
-}
-
 /*
- * dot2_lines_ of row z, and in the same pass over the lines fold_row_ of
- * the row zp before it, so that Z^T a needs no second pass over a sample
- * too big for L1. zp has mostly dropped out of L1 by then (streamed lines
- * do not stay), so it is prefetched a little ahead too: 5-10 % faster from
- * memory at m=128, n=512 in double.
+ * dot2_lines_ of row z, and in the same pass over its lines
+ * next[j] = u[j] + c * z[j]: the sum of Z^T a so far with this row added,
+ * kept only if the row turns out to lie inside the window
+ * (sample_onepass_). The same additions in the same order as the column
+ * blocks of rows_combine_; the masks keep the neighbouring rows' values
+ * out, whatever they hold.
  */
-#define PREVIOUS_ROW_PREFETCH 512
-STEFAST_INLINE void FN(dot2_lines_fold_)(const T *restrict z, const T *restrict w,
-                                         const T *restrict ws, const FN(lines_) *L,
-                                         int64_t prefetch, const T *restrict zp, T c,
-                                         T *restrict u, T *d, T *ds)
+#define ADD_ROW(ZZ, J)                                                \
+    do {                                                              \
+        const FN(wide_) sum = FN(load_wide_)(u + (J)) + c * (ZZ);     \
+        memcpy(next + (J), &sum, sizeof sum);                         \
+    } while (0)
+
+STEFAST_INLINE void FN(dot2_lines_add_)(const T *restrict z, const T *restrict w,
+                                        const T *restrict ws, const FN(lines_) *L,
+                                        int64_t prefetch, T c, const T *restrict u,
+                                        T *restrict next, T *d, T *ds)
 {
     FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
     int64_t j = L->head;
     if (j > 0) {
         FN(prefetch_)(z + j - WLEN, prefetch);
-        const FN(wide_) zz = FN(keep_)(FN(load_wide_)(z + j - WLEN), L->head_keep);
+        const FN(wide_) zz = FN(keep_)(FN(load_once_)(z + j - WLEN), L->head_keep);
         a1 += zz * FN(load_wide_)(w + j - WLEN);
         b1 += zz * FN(load_wide_)(ws + j - WLEN);
-        FOLD_STEP(j - WLEN, L->head_keep);
+        ADD_ROW(zz, j - WLEN);
     }
     for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
         FN(prefetch_)(z + j, prefetch);
         FN(prefetch_)(z + j + WLEN, prefetch);
-        const FN(wide_) z0 = FN(load_wide_)(z + j), z1 = FN(load_wide_)(z + j + WLEN);
+        const FN(wide_) z0 = FN(load_once_)(z + j), z1 = FN(load_once_)(z + j + WLEN);
         a0 += z0 * FN(load_wide_)(w + j);
         a1 += z1 * FN(load_wide_)(w + j + WLEN);
         b0 += z0 * FN(load_wide_)(ws + j);
         b1 += z1 * FN(load_wide_)(ws + j + WLEN);
-        FN(prefetch_)(zp + j, PREVIOUS_ROW_PREFETCH);
-        FN(prefetch_)(zp + j + WLEN, PREVIOUS_ROW_PREFETCH);
-        FOLD_STEP_ALL(j);
-        FOLD_STEP_ALL(j + WLEN);
+        ADD_ROW(z0, j);
+        ADD_ROW(z1, j + WLEN);
     }
     if (L->tail > 0) {
         FN(prefetch_)(z + j, prefetch);
-        const FN(wide_) z0 = FN(keep_)(FN(load_wide_)(z + j), L->tail_keep0);
+        const FN(wide_) z0 = FN(keep_)(FN(load_once_)(z + j), L->tail_keep0);
         a0 += z0 * FN(load_wide_)(w + j);
         b0 += z0 * FN(load_wide_)(ws + j);
-        FOLD_STEP(j, L->tail_keep0);
+        ADD_ROW(z0, j);
         if (L->tail > WLEN) {
             FN(prefetch_)(z + j + WLEN, prefetch);
-            const FN(wide_) z1 = FN(keep_)(FN(load_wide_)(z + j + WLEN), L->tail_keep1);
+            const FN(wide_) z1 = FN(keep_)(FN(load_once_)(z + j + WLEN), L->tail_keep1);
             a1 += z1 * FN(load_wide_)(w + j + WLEN);
             b1 += z1 * FN(load_wide_)(ws + j + WLEN);
-            FOLD_STEP(j + WLEN, L->tail_keep1);
+            ADD_ROW(z1, j + WLEN);
         }
     }
     *d = FN(fold_)(a0, a1);
     *ds = FN(fold_)(b0, b1);
 }
-#undef FOLD_STEP
-#undef FOLD_STEP_ALL
-#undef PREVIOUS_ROW_PREFETCH
+#undef ADD_ROW
 
 /*
  * What a sample needs besides Z. v, vs: the caller's vectors. w, ws: when
  * lines is NULL any copies of w and w_star, and the rows are read by dot2_;
- * otherwise copies placed as dot2_lines_ requires, and rows are read by
- * dot2_lines_. u: NULL, or scratch for Z^T a in one pass, placed like w
- * (WLEN values before it and LANES after belong to it too). prefetch:
- * bytes ahead of the first pass to prefetch (0: none).
+ * otherwise copies placed as dot2_lines_ requires, and rows are read with
+ * aligned loads. u, u_next: NULL, or two buffers for Z^T a in one pass
+ * (sample_onepass_), placed like w (WLEN values before each and LANES after
+ * belong to it too). prefetch: bytes ahead of the first pass to prefetch
+ * (0: none).
  */
 typedef struct {
     const T *v, *vs, *w, *ws;
     int64_t m, n;
     stefast_ste ste;
     const FN(lines_) *lines;
-    T *u;
+    T *u, *u_next;
     int64_t prefetch;
 } FN(model_);
 
 /*
  * Z^T a with a = mu'(Z w) v r is computed as r * (sum of v_i z_i over the
- * rows inside the window): the sum needs only each row's own z_i.w, so it
- * can run while the sample is still being read.
+ * rows inside the window), in the one pass over the sample: while a row is
+ * read, the sum so far plus that row goes into the other buffer, and the
+ * buffers trade places (a select, not a branch) when the row turns out to
+ * lie inside the window. Measured at m=128, n=512 from memory, against
+ * this: a second pass over the listed rows 15-20 % slower (the sample has
+ * left L1), adding each row in while reading the next 3-7 % slower (rows
+ * read back 0.5-4 KiB behind the stream slow it), and skipping the work for
+ * rows outside the window by a branch no faster (it mispredicts half the
+ * time).
  */
-STEFAST_INLINE void FN(sample_folded_)(const FN(model_) *M, const T *restrict Z,
-                                       T *restrict zw, T *restrict loss,
-                                       T *restrict grad_v, T *restrict grad_w)
+STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z,
+                                        T *restrict zw, T *restrict loss,
+                                        T *restrict grad_v, T *restrict grad_w)
 {
     const int64_t m = M->m, n = M->n;
     const T *restrict v = M->v, *restrict vs = M->vs;
     const FN(lines_) *L = M->lines;
-    T *restrict u = M->u;
-    memset(u - WLEN, 0, (size_t)(n + WLEN + LANES) * sizeof(T));
+    T *u = M->u, *next = M->u_next;
+    memset(u, 0, (size_t)n * sizeof(T)); /* the pads around u only ever get +0 */
     T y = 0, y_star = 0;
-    int previous_active = 0, any_active = 0;
+    int any_active = 0;
     for (int64_t i = 0; i < m; i++) {
-        const T *z = Z + i * n;
         T d, ds;
-        /* a branch, not a mask: a row outside the window then costs no
-         * arithmetic (measured: 25 % faster at m=128, n=512 than masking),
-         * and rows this long amortise the mispredictions */
-        if (previous_active)
-            FN(dot2_lines_fold_)(z, M->w, M->ws, L, M->prefetch, z - n, v[i - 1], u, &d, &ds);
-        else
-            FN(dot2_lines_)(z, M->w, M->ws, L, M->prefetch, &d, &ds);
+        FN(dot2_lines_add_)(Z + i * n, M->w, M->ws, L, M->prefetch, v[i], u, next, &d, &ds);
         zw[i] = d;
         y += FN(keep_if_)(d > 0, v[i]);
         y_star += FN(keep_if_)(ds > 0, vs[i]);
-        previous_active = FN(in_window_)(d, M->ste);
-        any_active |= previous_active;
+        const int active = FN(in_window_)(d, M->ste);
+        any_active |= active;
+        /* swap u and next if active, by masking the pointers' bits */
+        const uintptr_t swap = ((uintptr_t)u ^ (uintptr_t)next) & ((uintptr_t)0 - (uintptr_t)active);
+        u = (T *)((uintptr_t)u ^ swap);
+        next = (T *)((uintptr_t)next ^ swap);
     }
-    if (previous_active) FN(fold_row_)(Z + (m - 1) * n, v[m - 1], u, L);
     const T r = y - y_star;
     *loss = (T)0.5 * r * r;
     for (int64_t i = 0; i < m; i++) grad_v[i] = FN(keep_if_)(zw[i] > 0, r);
@@ -554,7 +544,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     const FN(lines_) *L = M->lines;
     if (L != NULL && edge && L->head > 0) L = NULL;
     if (L != NULL && M->u != NULL) {
-        FN(sample_folded_)(M, Z, zw, loss, grad_v, grad_w);
+        FN(sample_onepass_)(M, Z, zw, loss, grad_v, grad_w);
         return;
     }
     T y = 0, y_star = 0;
