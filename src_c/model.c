@@ -7,8 +7,9 @@
  * whole number of cache lines long) and prefetching ahead; the residual r
  * follows. g = Z^T a with a_i = mu'(z_i.w) v_i r is r * (sum of v_i z_i over
  * the rows inside the window): for samples that stay in L1 a second pass
- * over those rows, column block by column block; for larger ones each row
- * is added in while the next is read (sample_impl.h). The batch is cut into
+ * over those rows, column block by column block; for larger ones with long
+ * rows, in the same pass, each row added into a second buffer while it is
+ * read and kept if it lies in the window (sample_impl.h). The batch is cut into
  * chunks that depend only on B (internal.h); threads take whole chunks, and
  * batch sums are kept per chunk in double and combined in chunk order, so
  * the result is the same for any thread count.
