@@ -26,9 +26,28 @@
  * needs (measured at m=32, n=64 and m=128, n=512 in float64: the avx512f
  * clone ran 14-19 % behind -march=native, this one 5-6 %) */
 #define STEFAST_DISPATCH __attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))
+#define STEFAST_DISPATCH_CLONES 1
 #else
 #define STEFAST_DISPATCH
 #endif
+
+/*
+ * Whether the model kernels hold a cache line as one 64-byte vector or as
+ * two 32-byte halves (sample_impl.h): one vector where the code runs with
+ * AVX-512, that is in the x86-64-v4 clone of a dispatching build or in a
+ * build for an AVX-512 target. Both variants give the same bits.
+ */
+static inline int stefast_wide_lines(void)
+{
+#if defined(STEFAST_DISPATCH_CLONES)
+    return __builtin_cpu_supports("x86-64-v4") != 0;
+#elif defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512BW__) && \
+    defined(__AVX512DQ__)
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 /* Helpers called from a dispatched function must be inlined into each clone
  * to be compiled for its instruction set; a plain `inline` is only a hint. */

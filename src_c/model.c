@@ -20,18 +20,82 @@
 #include "stefast.h"
 #include "internal.h"
 
+/* each dtype twice: a cache line as one 64-byte vector (_dz, _fz) and as
+ * two 32-byte halves (_dy, _fy); stefast_wide_lines() picks (internal.h) */
 #define T double
 #define TI int64_t /* the signed integer of T's size */
-#define SUF _d
+#define LINE_WIDE 1
+#define SUF _dz
 #include "model_impl.h"
+#undef LINE_WIDE
+#undef SUF
+#define LINE_WIDE 0
+#define SUF _dy
+#include "model_impl.h"
+#undef LINE_WIDE
+#undef SUF
 #undef T
 #undef TI
-#undef SUF
 
 #define T float
 #define TI int32_t
-#define SUF _f
+#define LINE_WIDE 1
+#define SUF _fz
 #include "model_impl.h"
+#undef LINE_WIDE
+#undef SUF
+#define LINE_WIDE 0
+#define SUF _fy
+#include "model_impl.h"
+#undef LINE_WIDE
+#undef SUF
 #undef T
 #undef TI
-#undef SUF
+
+int stefast_forward_d(const double *Z, const double *v, const double *w, int64_t B,
+                      int64_t m, int64_t n, double *y, int threads)
+{
+    return (stefast_wide_lines() ? forward__dz : forward__dy)(Z, v, w, B, m, n, y, threads);
+}
+
+int stefast_forward_f(const float *Z, const float *v, const float *w, int64_t B,
+                      int64_t m, int64_t n, float *y, int threads)
+{
+    return (stefast_wide_lines() ? forward__fz : forward__fy)(Z, v, w, B, m, n, y, threads);
+}
+
+int stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
+                             const double *v_star, const double *w_star, int64_t B,
+                             int64_t m, int64_t n, stefast_ste ste, double *loss,
+                             double *grad_v, double *grad_w, int threads)
+{
+    return (stefast_wide_lines() ? loss_and_grads__dz : loss_and_grads__dy)(
+        Z, v, w, v_star, w_star, B, m, n, ste, loss, grad_v, grad_w, threads);
+}
+
+int stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
+                             const float *v_star, const float *w_star, int64_t B,
+                             int64_t m, int64_t n, stefast_ste ste, float *loss,
+                             float *grad_v, float *grad_w, int threads)
+{
+    return (stefast_wide_lines() ? loss_and_grads__fz : loss_and_grads__fy)(
+        Z, v, w, v_star, w_star, B, m, n, ste, loss, grad_v, grad_w, threads);
+}
+
+int stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double *w,
+                                 const double *v_star, const double *w_star, int64_t B,
+                                 int64_t m, int64_t n, stefast_ste ste, double *loss_sum,
+                                 double *grad_v_sum, double *grad_w_sum, int threads)
+{
+    return (stefast_wide_lines() ? loss_and_grads_sum__dz : loss_and_grads_sum__dy)(
+        Z, v, w, v_star, w_star, B, m, n, ste, loss_sum, grad_v_sum, grad_w_sum, threads);
+}
+
+int stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
+                                 const float *v_star, const float *w_star, int64_t B,
+                                 int64_t m, int64_t n, stefast_ste ste, double *loss_sum,
+                                 double *grad_v_sum, double *grad_w_sum, int threads)
+{
+    return (stefast_wide_lines() ? loss_and_grads_sum__fz : loss_and_grads_sum__fy)(
+        Z, v, w, v_star, w_star, B, m, n, ste, loss_sum, grad_v_sum, grad_w_sum, threads);
+}

@@ -1,6 +1,7 @@
 /*
- * model_impl.h -- type-generic body of model.c; included once with
- * T = double, SUF = _d and once with T = float, SUF = _f.
+ * model_impl.h -- type-generic body of model.c, included once per dtype
+ * (T, TI) and way of holding a cache line (LINE_WIDE, sample_impl.h), with
+ * SUF naming the combination.
  */
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -135,8 +136,8 @@ static int FN(check_args_)(int64_t B, int64_t m, int64_t n, stefast_ste ste, int
     return STEFAST_OK;
 }
 
-int FN(stefast_forward)(const T *Z, const T *v, const T *w, int64_t B, int64_t m,
-                        int64_t n, T *y, int threads)
+static int FN(forward_)(const T *Z, const T *v, const T *w, int64_t B, int64_t m, int64_t n,
+                        T *y, int threads)
 {
     int status = FN(check_args_)(B, m, n, STEFAST_STE_IDENTITY, threads);
     if (status != STEFAST_OK) return status;
@@ -150,10 +151,9 @@ int FN(stefast_forward)(const T *Z, const T *v, const T *w, int64_t B, int64_t m
     return STEFAST_OK;
 }
 
-int FN(stefast_loss_and_grads)(const T *Z, const T *v, const T *w, const T *v_star,
+static int FN(loss_and_grads_)(const T *Z, const T *v, const T *w, const T *v_star,
                                const T *w_star, int64_t B, int64_t m, int64_t n,
-                               stefast_ste ste, T *loss, T *grad_v, T *grad_w,
-                               int threads)
+                               stefast_ste ste, T *loss, T *grad_v, T *grad_w, int threads)
 {
     int status = FN(check_args_)(B, m, n, ste, threads);
     if (status != STEFAST_OK) return status;
@@ -181,7 +181,7 @@ int FN(stefast_loss_and_grads)(const T *Z, const T *v, const T *w, const T *v_st
     return status;
 }
 
-int FN(stefast_loss_and_grads_sum)(const T *Z, const T *v, const T *w, const T *v_star,
+static int FN(loss_and_grads_sum_)(const T *Z, const T *v, const T *w, const T *v_star,
                                    const T *w_star, int64_t B, int64_t m, int64_t n,
                                    stefast_ste ste, double *loss_sum, double *grad_v_sum,
                                    double *grad_w_sum, int threads)

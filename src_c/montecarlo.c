@@ -43,24 +43,28 @@ int64_t stefast_mc_width(stefast_mc_method method, int64_t m, int64_t n, int64_t
 
 #define T double
 #define TI int64_t /* the signed integer of T's size */
+#define LINE_WIDE 0 /* its samples are in L1: halves in every clone (sample_impl.h) */
 #define SUF _d
 #define NORMAL_CHUNK_FN stefast_normal_chunk_d_
 #define NORMAL_CHUNK ((int64_t)STEFAST_NORMAL_CHUNK_D)
 #include "montecarlo_impl.h"
 #undef T
 #undef TI
+#undef LINE_WIDE
 #undef SUF
 #undef NORMAL_CHUNK_FN
 #undef NORMAL_CHUNK
 
 #define T float
 #define TI int32_t
+#define LINE_WIDE 0
 #define SUF _f
 #define NORMAL_CHUNK_FN stefast_normal_chunk_f_
 #define NORMAL_CHUNK ((int64_t)STEFAST_NORMAL_CHUNK_F)
 #include "montecarlo_impl.h"
 #undef T
 #undef TI
+#undef LINE_WIDE
 #undef SUF
 #undef NORMAL_CHUNK_FN
 #undef NORMAL_CHUNK

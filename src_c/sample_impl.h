@@ -3,13 +3,13 @@
  * model (fixed-lane dot products, the STE window, the column-blocked Z^T a,
  * one fused sample).
  * Included by model_impl.h and by any kernel file that needs one sample's
- * loss and gradients (with T, TI and FN(name) defined by the includer). All
- * functions are static inline, so each includer's dispatch clones get
- * their own vectorised copy.
+ * loss and gradients (with T, TI, LINE_WIDE and FN(name) defined by the
+ * includer). All functions are static inline, so each includer's dispatch
+ * clones get their own vectorised copy.
  */
 /*
  * Lanes and rounding. A dot product over a row adds element j into lane
- * j mod LANES (LANES = 16 doubles or 32 floats, two 64-byte vectors), in
+ * j mod LANES (LANES = 16 doubles or 32 floats, two cache lines), in
  * increasing j, and then sums the lanes by folding: the upper half is added
  * onto the lower half until one lane is left (fold_). Every dispatch clone
  * makes exactly these additions (a 64-byte vector is one AVX-512 register,
@@ -28,47 +28,13 @@
 #define WLEN ((int64_t)(64 / sizeof(T)))
 #define LANES (2 * WLEN)
 #define VLEN ((int64_t)(32 / sizeof(T)))
-typedef T FN(wide_) __attribute__((vector_size(64)));
 typedef T FN(vec_) __attribute__((vector_size(32)));
 typedef T FN(half_) __attribute__((vector_size(16)));
-/* all bits set or none, per value (TI: the signed integer of T's size) */
-typedef TI FN(mask_) __attribute__((vector_size(64)));
-
-/*
- * Where a row lies in cache lines, the same for every row of Z when a row
- * is a whole number of lines long: `head` values before the first line
- * boundary, then `blocks` pairs of whole lines, then `tail` values. The
- * masks keep the values of the row in the first and the last lines, which
- * it shares with the rows before and after it.
- */
-typedef struct {
-    int64_t head, blocks, tail, lines;
-    FN(mask_) head_keep, tail_keep0, tail_keep1;
-} FN(lines_);
-
-STEFAST_INLINE FN(wide_) FN(load_wide_)(const T *p)
-{
-    FN(wide_) x;
-    memcpy(&x, p, sizeof x); /* unaligned load */
-    return x;
-}
-
-typedef T FN(wide_unaligned_) __attribute__((vector_size(64), aligned(sizeof(T))));
-/*
- * A line of z, read exactly once (a volatile read): otherwise GCC folds the
- * load into every multiply that uses it, and each line of Z is read from
- * L1 two or three times. Measured 4-10 % faster from memory at m=128,
- * n=512 and a little in float32 elsewhere.
- */
-STEFAST_INLINE FN(wide_) FN(load_once_)(const T *p)
-{
-    return *(const volatile FN(wide_unaligned_) *)p;
-}
 
 STEFAST_INLINE FN(vec_) FN(load_)(const T *p)
 {
     FN(vec_) x;
-    memcpy(&x, p, sizeof x);
+    memcpy(&x, p, sizeof x); /* unaligned load */
     return x;
 }
 
@@ -79,35 +45,178 @@ STEFAST_INLINE FN(half_) FN(load_half_)(const T *p)
     return x;
 }
 
-/* WLEN values from p, or the count < WLEN left (none if count <= 0), zero-padded. */
-STEFAST_INLINE FN(wide_) FN(load_wide_part_)(const T *p, int64_t count)
+/*
+ * A cache line of values, the unit of every loop below, and mask_, all
+ * bits set or none per value of a line (TI: the signed integer of T's
+ * size). The includer picks how a line is held (LINE_WIDE): one 64-byte
+ * vector, one AVX-512 register, or two 32-byte halves, one register each
+ * with AVX2. GCC keeps a 64-byte vector type in memory on a target
+ * without 64-byte registers: the AVX2 clone ran 1.5-11x slower than with
+ * halves (and slower than the SSE2 one), while on AVX-512 the halves were
+ * 4-20 % slower than whole lines. Both add the same lanes in the same
+ * order: the same bits.
+ *
+ * l_load_once_ reads a line of z exactly once (volatile reads): otherwise
+ * GCC folds the load into every multiply that uses it, and each line of Z
+ * is read from L1 two or three times (4-10 % slower from memory at m=128,
+ * n=512).
+ */
+#if LINE_WIDE
+typedef T FN(line_) __attribute__((vector_size(64)));
+typedef TI FN(mask_) __attribute__((vector_size(64)));
+typedef T FN(line_unaligned_) __attribute__((vector_size(64), aligned(sizeof(T))));
+
+STEFAST_INLINE FN(line_) FN(l_zero_)(void) { return (FN(line_)){0}; }
+
+STEFAST_INLINE FN(line_) FN(l_load_)(const T *p)
 {
-    if (count >= WLEN) return FN(load_wide_)(p);
-    FN(wide_) x = {0};
-    for (int64_t k = 0; k < count; k++) x[k] = p[k];
+    FN(line_) x;
+    memcpy(&x, p, sizeof x);
     return x;
 }
 
-/* x where keep is set, +0 elsewhere (whatever x holds there, NaN included). */
-STEFAST_INLINE FN(wide_) FN(keep_)(FN(wide_) x, FN(mask_) keep)
+STEFAST_INLINE FN(line_) FN(l_load_once_)(const T *p)
 {
-    union { FN(wide_) x; FN(mask_) bits; } u = {x};
+    return *(const volatile FN(line_unaligned_) *)p;
+}
+
+STEFAST_INLINE void FN(l_store_)(T *p, FN(line_) x) { memcpy(p, &x, sizeof x); }
+
+STEFAST_INLINE FN(line_) FN(l_add_)(FN(line_) a, FN(line_) b) { return a + b; }
+
+/* acc + x * y, lane by lane (no FMA: every clone rounds the same) */
+STEFAST_INLINE FN(line_) FN(l_mac_)(FN(line_) acc, FN(line_) x, FN(line_) y)
+{
+    return acc + x * y;
+}
+
+STEFAST_INLINE FN(line_) FN(l_scale_add_)(FN(line_) u, T c, FN(line_) x) { return u + c * x; }
+
+/* x where keep is set, +0 elsewhere (whatever x holds there, NaN included) */
+STEFAST_INLINE FN(line_) FN(l_keep_)(FN(line_) x, FN(mask_) keep)
+{
+    union { FN(line_) x; FN(mask_) bits; } u = {x};
     u.bits &= keep;
     return u.x;
 }
 
-/* The masks of FN(lines_) for rows that start `offset` values past a line. */
+STEFAST_INLINE FN(mask_) FN(m_not_)(FN(mask_) m) { return ~m; }
+
+/* the mask keeping the positions p of a line with from <= p < to */
+STEFAST_INLINE FN(mask_) FN(m_positions_)(int64_t from, int64_t to)
+{
+    FN(line_) position;
+    for (int64_t p = 0; p < WLEN; p++) position[p] = (T)p;
+    return (FN(mask_))((position >= (T)from) & (position < (T)to));
+}
+
+/* lanes [0, VLEN) and [VLEN, WLEN) of x */
+STEFAST_INLINE void FN(l_halves_)(FN(line_) x, FN(vec_) *lo, FN(vec_) *hi)
+{
+    union { FN(line_) x; FN(vec_) v[2]; } u = {x};
+    *lo = u.v[0];
+    *hi = u.v[1];
+}
+#else
+typedef TI FN(ivec_) __attribute__((vector_size(32)));
+typedef T FN(vec_unaligned_) __attribute__((vector_size(32), aligned(sizeof(T))));
+typedef struct { FN(vec_) lo, hi; } FN(line_);
+typedef struct { FN(ivec_) lo, hi; } FN(mask_);
+
+STEFAST_INLINE FN(line_) FN(l_zero_)(void) { return (FN(line_)){{0}, {0}}; }
+
+STEFAST_INLINE FN(line_) FN(l_load_)(const T *p)
+{
+    return (FN(line_)){FN(load_)(p), FN(load_)(p + VLEN)};
+}
+
+STEFAST_INLINE FN(line_) FN(l_load_once_)(const T *p)
+{
+    return (FN(line_)){*(const volatile FN(vec_unaligned_) *)p,
+                       *(const volatile FN(vec_unaligned_) *)(p + VLEN)};
+}
+
+STEFAST_INLINE void FN(l_store_)(T *p, FN(line_) x)
+{
+    memcpy(p, &x.lo, sizeof x.lo);
+    memcpy(p + VLEN, &x.hi, sizeof x.hi);
+}
+
+STEFAST_INLINE FN(line_) FN(l_add_)(FN(line_) a, FN(line_) b)
+{
+    return (FN(line_)){a.lo + b.lo, a.hi + b.hi};
+}
+
+STEFAST_INLINE FN(line_) FN(l_mac_)(FN(line_) acc, FN(line_) x, FN(line_) y)
+{
+    return (FN(line_)){acc.lo + x.lo * y.lo, acc.hi + x.hi * y.hi};
+}
+
+STEFAST_INLINE FN(line_) FN(l_scale_add_)(FN(line_) u, T c, FN(line_) x)
+{
+    return (FN(line_)){u.lo + c * x.lo, u.hi + c * x.hi};
+}
+
+STEFAST_INLINE FN(line_) FN(l_keep_)(FN(line_) x, FN(mask_) keep)
+{
+    union { FN(vec_) x; FN(ivec_) bits; } lo = {x.lo}, hi = {x.hi};
+    lo.bits &= keep.lo;
+    hi.bits &= keep.hi;
+    return (FN(line_)){lo.x, hi.x};
+}
+
+STEFAST_INLINE FN(mask_) FN(m_not_)(FN(mask_) m) { return (FN(mask_)){~m.lo, ~m.hi}; }
+
+STEFAST_INLINE FN(mask_) FN(m_positions_)(int64_t from, int64_t to)
+{
+    FN(vec_) lo, hi;
+    for (int64_t p = 0; p < VLEN; p++) {
+        lo[p] = (T)p;
+        hi[p] = (T)(p + VLEN);
+    }
+    return (FN(mask_)){(FN(ivec_))((lo >= (T)from) & (lo < (T)to)),
+                       (FN(ivec_))((hi >= (T)from) & (hi < (T)to))};
+}
+
+STEFAST_INLINE void FN(l_halves_)(FN(line_) x, FN(vec_) *lo, FN(vec_) *hi)
+{
+    *lo = x.lo;
+    *hi = x.hi;
+}
+#endif
+
+/* WLEN values from p, or the count < WLEN left (none if count <= 0), zero-padded. */
+STEFAST_INLINE FN(line_) FN(l_load_part_)(const T *p, int64_t count)
+{
+    if (count >= WLEN) return FN(l_load_)(p);
+    T x[64 / sizeof(T)] = {0};
+    for (int64_t k = 0; k < count; k++) x[k] = p[k];
+    return FN(l_load_)(x);
+}
+
+/*
+ * Where a row lies in cache lines, the same for every row of Z when a row
+ * is a whole number of lines long: `head` values before the first line
+ * boundary, then `blocks` pairs of whole lines, then `tail` values;
+ * `lines` lines touched in all. The masks keep the values of the row in
+ * the first and the last lines, which it shares with the rows before and
+ * after it.
+ */
+typedef struct {
+    int64_t head, blocks, tail, lines;
+    FN(mask_) head_keep, tail_keep0, tail_keep1;
+} FN(lines_);
+
+/* The FN(lines_) of rows of n values that start `offset` values past a line. */
 STEFAST_INLINE void FN(lines_init_)(FN(lines_) *L, int64_t offset, int64_t n)
 {
-    FN(wide_) position;
-    for (int64_t p = 0; p < WLEN; p++) position[p] = (T)p;
     L->head = (WLEN - offset) % WLEN;
     L->blocks = (n - L->head) / LANES;
     L->tail = (n - L->head) % LANES;
     L->lines = n / WLEN + (L->head > 0);
-    L->head_keep = (FN(mask_))(position >= (T)(WLEN - L->head));
-    L->tail_keep0 = (FN(mask_))(position < (T)L->tail);
-    L->tail_keep1 = (FN(mask_))(position < (T)(L->tail - WLEN));
+    L->head_keep = FN(m_positions_)(WLEN - L->head, WLEN);
+    L->tail_keep0 = FN(m_positions_)(0, L->tail);
+    L->tail_keep1 = FN(m_positions_)(0, L->tail - WLEN);
 }
 
 /* Prefetch the line `ahead` bytes past p (integer arithmetic: the address
@@ -117,18 +226,19 @@ STEFAST_INLINE void FN(prefetch_)(const T *p, int64_t ahead)
     if (ahead > 0) __builtin_prefetch((const void *)((uintptr_t)p + (uintptr_t)ahead), 0, 3);
 }
 
-/* The sum of the LANES lanes held in lo and hi (see the top of this file).
- * Unions rather than memcpy from a vector's address: taking the address of
- * the accumulators kept them in memory, and every add then waited on a
- * store (2.4x slower in L1). */
-STEFAST_INLINE T FN(fold_)(FN(wide_) lo, FN(wide_) hi)
+/* The sum of the LANES lanes held in a and b (see the top of this file).
+ * Unions, not memcpy from a vector's address: taking the address of the
+ * accumulators kept them in memory, and every add then waited on a store
+ * (2.4x slower in L1). */
+STEFAST_INLINE T FN(fold_)(FN(line_) a, FN(line_) b)
 {
-    union { FN(wide_) x; FN(vec_) v[2]; } a = {lo + hi};
-    union { FN(vec_) x; FN(half_) h[2]; } b = {a.v[0] + a.v[1]};
-    union { FN(half_) x; T t[16 / sizeof(T)]; } c = {b.h[0] + b.h[1]};
+    FN(vec_) lo, hi;
+    FN(l_halves_)(FN(l_add_)(a, b), &lo, &hi); /* LANES / 2 lanes */
+    union { FN(vec_) x; FN(half_) h[2]; } c = {lo + hi};
+    union { FN(half_) x; T t[16 / sizeof(T)]; } d = {c.h[0] + c.h[1]};
     for (int64_t width = (int64_t)(16 / sizeof(T)) / 2; width > 0; width /= 2)
-        for (int64_t k = 0; k < width; k++) c.t[k] += c.t[k + width];
-    return c.t[0];
+        for (int64_t k = 0; k < width; k++) d.t[k] += d.t[k + width];
+    return d.t[0];
 }
 
 /* z.w and z.ws in one pass over the n values of z, any placement.
@@ -137,26 +247,26 @@ STEFAST_INLINE void FN(dot2_)(const T *restrict z, const T *restrict w,
                               const T *restrict ws, int64_t n, int64_t prefetch,
                               T *d, T *ds)
 {
-    FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
     int64_t j = 0;
     for (; j + LANES <= n; j += LANES) {
         FN(prefetch_)(z + j, prefetch);
         FN(prefetch_)(z + j + WLEN, prefetch);
-        const FN(wide_) z0 = FN(load_once_)(z + j), z1 = FN(load_once_)(z + j + WLEN);
-        a0 += z0 * FN(load_wide_)(w + j);
-        a1 += z1 * FN(load_wide_)(w + j + WLEN);
-        b0 += z0 * FN(load_wide_)(ws + j);
-        b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+        const FN(line_) z0 = FN(l_load_once_)(z + j), z1 = FN(l_load_once_)(z + j + WLEN);
+        a0 = FN(l_mac_)(a0, z0, FN(l_load_)(w + j));
+        a1 = FN(l_mac_)(a1, z1, FN(l_load_)(w + j + WLEN));
+        b0 = FN(l_mac_)(b0, z0, FN(l_load_)(ws + j));
+        b1 = FN(l_mac_)(b1, z1, FN(l_load_)(ws + j + WLEN));
     }
     if (j < n) { /* the last n - j < LANES values, zero-padded */
-        const FN(wide_) z0 = FN(load_wide_part_)(z + j, n - j);
-        a0 += z0 * FN(load_wide_part_)(w + j, n - j);
-        b0 += z0 * FN(load_wide_part_)(ws + j, n - j);
+        const FN(line_) z0 = FN(l_load_part_)(z + j, n - j);
+        a0 = FN(l_mac_)(a0, z0, FN(l_load_part_)(w + j, n - j));
+        b0 = FN(l_mac_)(b0, z0, FN(l_load_part_)(ws + j, n - j));
     }
     if (j + WLEN < n) {
-        const FN(wide_) z1 = FN(load_wide_part_)(z + j + WLEN, n - j - WLEN);
-        a1 += z1 * FN(load_wide_part_)(w + j + WLEN, n - j - WLEN);
-        b1 += z1 * FN(load_wide_part_)(ws + j + WLEN, n - j - WLEN);
+        const FN(line_) z1 = FN(l_load_part_)(z + j + WLEN, n - j - WLEN);
+        a1 = FN(l_mac_)(a1, z1, FN(l_load_part_)(w + j + WLEN, n - j - WLEN));
+        b1 = FN(l_mac_)(b1, z1, FN(l_load_part_)(ws + j + WLEN, n - j - WLEN));
     }
     *d = FN(fold_)(a0, a1);
     *ds = FN(fold_)(b0, b1);
@@ -174,33 +284,33 @@ STEFAST_INLINE void FN(dot2_lines_)(const T *restrict z, const T *restrict w,
                                     const T *restrict ws, const FN(lines_) *L,
                                     int64_t prefetch, T *d, T *ds)
 {
-    FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
     int64_t j = L->head;
     if (j > 0) { /* values j - WLEN .. j - 1 are lanes of a1, as in dot2_ */
         FN(prefetch_)(z + j - WLEN, prefetch);
-        const FN(wide_) zz = FN(keep_)(FN(load_once_)(z + j - WLEN), L->head_keep);
-        a1 += zz * FN(load_wide_)(w + j - WLEN);
-        b1 += zz * FN(load_wide_)(ws + j - WLEN);
+        const FN(line_) zz = FN(l_keep_)(FN(l_load_once_)(z + j - WLEN), L->head_keep);
+        a1 = FN(l_mac_)(a1, zz, FN(l_load_)(w + j - WLEN));
+        b1 = FN(l_mac_)(b1, zz, FN(l_load_)(ws + j - WLEN));
     }
     for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
         FN(prefetch_)(z + j, prefetch);
         FN(prefetch_)(z + j + WLEN, prefetch);
-        const FN(wide_) z0 = FN(load_once_)(z + j), z1 = FN(load_once_)(z + j + WLEN);
-        a0 += z0 * FN(load_wide_)(w + j);
-        a1 += z1 * FN(load_wide_)(w + j + WLEN);
-        b0 += z0 * FN(load_wide_)(ws + j);
-        b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+        const FN(line_) z0 = FN(l_load_once_)(z + j), z1 = FN(l_load_once_)(z + j + WLEN);
+        a0 = FN(l_mac_)(a0, z0, FN(l_load_)(w + j));
+        a1 = FN(l_mac_)(a1, z1, FN(l_load_)(w + j + WLEN));
+        b0 = FN(l_mac_)(b0, z0, FN(l_load_)(ws + j));
+        b1 = FN(l_mac_)(b1, z1, FN(l_load_)(ws + j + WLEN));
     }
     if (L->tail > 0) {
         FN(prefetch_)(z + j, prefetch);
-        const FN(wide_) z0 = FN(keep_)(FN(load_once_)(z + j), L->tail_keep0);
-        a0 += z0 * FN(load_wide_)(w + j);
-        b0 += z0 * FN(load_wide_)(ws + j);
+        const FN(line_) z0 = FN(l_keep_)(FN(l_load_once_)(z + j), L->tail_keep0);
+        a0 = FN(l_mac_)(a0, z0, FN(l_load_)(w + j));
+        b0 = FN(l_mac_)(b0, z0, FN(l_load_)(ws + j));
         if (L->tail > WLEN) {
             FN(prefetch_)(z + j + WLEN, prefetch);
-            const FN(wide_) z1 = FN(keep_)(FN(load_once_)(z + j + WLEN), L->tail_keep1);
-            a1 += z1 * FN(load_wide_)(w + j + WLEN);
-            b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+            const FN(line_) z1 = FN(l_keep_)(FN(l_load_once_)(z + j + WLEN), L->tail_keep1);
+            a1 = FN(l_mac_)(a1, z1, FN(l_load_)(w + j + WLEN));
+            b1 = FN(l_mac_)(b1, z1, FN(l_load_)(ws + j + WLEN));
         }
     }
     *d = FN(fold_)(a0, a1);
@@ -219,41 +329,41 @@ STEFAST_INLINE void FN(dot2_lines_)(const T *restrict z, const T *restrict w,
  * fetching the last line first was measured to slow the stream by 20 %.
  */
 #define SMALL_LINES 9
-STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(wide_) *W,
-                                    const FN(wide_) *S, const FN(lines_) *L,
+STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(line_) *W,
+                                    const FN(line_) *S, const FN(lines_) *L,
                                     int64_t prefetch, T *d, T *ds)
 {
     const int64_t last = L->lines - 1;
     const T *zl = z + (L->head > 0 ? L->head - WLEN : 0);
-    FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
     FN(prefetch_)(zl, prefetch);
-    FN(wide_) first = FN(load_once_)(zl);
-    if (L->head > 0) first = FN(keep_)(first, L->head_keep);
-    a0 += first * W[0];
-    b0 += first * S[0];
+    FN(line_) first = FN(l_load_once_)(zl);
+    if (L->head > 0) first = FN(l_keep_)(first, L->head_keep);
+    a0 = FN(l_mac_)(a0, first, W[0]);
+    b0 = FN(l_mac_)(b0, first, S[0]);
 #pragma GCC unroll 16
     for (int t = 1; t < SMALL_LINES; t++) {
         if (t >= last) break;
         FN(prefetch_)(zl + t * WLEN, prefetch);
-        const FN(wide_) zz = FN(load_once_)(zl + t * WLEN);
+        const FN(line_) zz = FN(l_load_once_)(zl + t * WLEN);
         if (t % 2 == 0) {
-            a0 += zz * W[t];
-            b0 += zz * S[t];
+            a0 = FN(l_mac_)(a0, zz, W[t]);
+            b0 = FN(l_mac_)(b0, zz, S[t]);
         } else {
-            a1 += zz * W[t];
-            b1 += zz * S[t];
+            a1 = FN(l_mac_)(a1, zz, W[t]);
+            b1 = FN(l_mac_)(b1, zz, S[t]);
         }
     }
     /* the last line, into the accumulator of its parity */
     FN(prefetch_)(zl + last * WLEN, prefetch);
-    FN(wide_) end = FN(load_once_)(zl + last * WLEN);
-    if (L->head > 0) end = FN(keep_)(end, ~L->head_keep);
+    FN(line_) end = FN(l_load_once_)(zl + last * WLEN);
+    if (L->head > 0) end = FN(l_keep_)(end, FN(m_not_)(L->head_keep));
     if (last % 2 == 0) {
-        a0 += end * W[SMALL_LINES];
-        b0 += end * S[SMALL_LINES];
+        a0 = FN(l_mac_)(a0, end, W[SMALL_LINES]);
+        b0 = FN(l_mac_)(b0, end, S[SMALL_LINES]);
     } else {
-        a1 += end * W[SMALL_LINES];
-        b1 += end * S[SMALL_LINES];
+        a1 = FN(l_mac_)(a1, end, W[SMALL_LINES]);
+        b1 = FN(l_mac_)(b1, end, S[SMALL_LINES]);
     }
     *d = FN(fold_)(a0, a1);
     *ds = FN(fold_)(b0, b1);
@@ -309,11 +419,11 @@ STEFAST_INLINE int FN(in_window_)(T x, stefast_ste ste)
  * update also reloads and stores g for every row, which was measured to
  * cost about 15 % at m=32, n=64). The terms of each sum are added in list
  * order whatever the block, so neither the vector width nor where the
- * blocks start changes the result. When every row starts at the same place
- * within a line (rows a whole number of lines long), the blocks start on
- * line boundaries: 4 64-byte vectors each, aligned; otherwise 8 32-byte ones
- * (unaligned 64-byte loads straddle two lines). Then the columns left over
- * in blocks of up to 7 32-byte vectors, one 16-byte one, single values.
+ * blocks start changes the result. Blocks are 8 32-byte vectors (256
+ * bytes of a row), on line boundaries when every row starts at the same
+ * place within a line (rows a whole number of lines long; loads that
+ * straddle two lines are slower); then the columns left over in blocks of
+ * up to 7 32-byte vectors, one 16-byte one, single values.
  */
 #define COMBINE_BLOCK(VEC, LOAD, WIDTH)                                             \
     do {                                                                            \
@@ -328,14 +438,6 @@ STEFAST_INLINE int FN(in_window_)(T x, stefast_ste ste)
             memcpy(g + q * WIDTH, &out, sizeof out);                                \
         }                                                                           \
     } while (0)
-
-STEFAST_INLINE void FN(combine_wide_)(const T *restrict Z, int64_t n,
-                                      const int64_t *restrict idx,
-                                      const T *restrict coef, int64_t count, T scale,
-                                      T *restrict g, const int nvec)
-{
-    COMBINE_BLOCK(FN(wide_), FN(load_wide_), WLEN);
-}
 
 STEFAST_INLINE void FN(combine_block_)(const T *restrict Z, int64_t n,
                                        const int64_t *restrict idx,
@@ -393,14 +495,12 @@ STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
                                       T *restrict g, int64_t head)
 {
     int64_t j = 0;
-    if (head >= 0 && n - head >= 4 * WLEN) {
+    if (head >= 0 && n - head >= 8 * VLEN) {
         FN(combine_rest_)(Z, n, idx, coef, count, scale, g, 0, head);
-        for (j = head; j + 4 * WLEN <= n; j += 4 * WLEN)
-            FN(combine_wide_)(Z + j, n, idx, coef, count, scale, g + j, 4);
-    } else {
-        for (; j + 8 * VLEN <= n; j += 8 * VLEN)
-            FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 8);
+        j = head;
     }
+    for (; j + 8 * VLEN <= n; j += 8 * VLEN)
+        FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 8);
     FN(combine_rest_)(Z, n, idx, coef, count, scale, g, j, n);
 }
 
@@ -414,8 +514,7 @@ STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
  */
 #define ADD_ROW(ZZ, J)                                                \
     do {                                                              \
-        const FN(wide_) sum = FN(load_wide_)(u + (J)) + c * (ZZ);     \
-        memcpy(next + (J), &sum, sizeof sum);                         \
+        FN(l_store_)(next + (J), FN(l_scale_add_)(FN(l_load_)(u + (J)), c, (ZZ))); \
     } while (0)
 
 STEFAST_INLINE void FN(dot2_lines_add_)(const T *restrict z, const T *restrict w,
@@ -423,37 +522,37 @@ STEFAST_INLINE void FN(dot2_lines_add_)(const T *restrict z, const T *restrict w
                                         int64_t prefetch, T c, const T *restrict u,
                                         T *restrict next, T *d, T *ds)
 {
-    FN(wide_) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
     int64_t j = L->head;
     if (j > 0) {
         FN(prefetch_)(z + j - WLEN, prefetch);
-        const FN(wide_) zz = FN(keep_)(FN(load_once_)(z + j - WLEN), L->head_keep);
-        a1 += zz * FN(load_wide_)(w + j - WLEN);
-        b1 += zz * FN(load_wide_)(ws + j - WLEN);
+        const FN(line_) zz = FN(l_keep_)(FN(l_load_once_)(z + j - WLEN), L->head_keep);
+        a1 = FN(l_mac_)(a1, zz, FN(l_load_)(w + j - WLEN));
+        b1 = FN(l_mac_)(b1, zz, FN(l_load_)(ws + j - WLEN));
         ADD_ROW(zz, j - WLEN);
     }
     for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
         FN(prefetch_)(z + j, prefetch);
         FN(prefetch_)(z + j + WLEN, prefetch);
-        const FN(wide_) z0 = FN(load_once_)(z + j), z1 = FN(load_once_)(z + j + WLEN);
-        a0 += z0 * FN(load_wide_)(w + j);
-        a1 += z1 * FN(load_wide_)(w + j + WLEN);
-        b0 += z0 * FN(load_wide_)(ws + j);
-        b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+        const FN(line_) z0 = FN(l_load_once_)(z + j), z1 = FN(l_load_once_)(z + j + WLEN);
+        a0 = FN(l_mac_)(a0, z0, FN(l_load_)(w + j));
+        a1 = FN(l_mac_)(a1, z1, FN(l_load_)(w + j + WLEN));
+        b0 = FN(l_mac_)(b0, z0, FN(l_load_)(ws + j));
+        b1 = FN(l_mac_)(b1, z1, FN(l_load_)(ws + j + WLEN));
         ADD_ROW(z0, j);
         ADD_ROW(z1, j + WLEN);
     }
     if (L->tail > 0) {
         FN(prefetch_)(z + j, prefetch);
-        const FN(wide_) z0 = FN(keep_)(FN(load_once_)(z + j), L->tail_keep0);
-        a0 += z0 * FN(load_wide_)(w + j);
-        b0 += z0 * FN(load_wide_)(ws + j);
+        const FN(line_) z0 = FN(l_keep_)(FN(l_load_once_)(z + j), L->tail_keep0);
+        a0 = FN(l_mac_)(a0, z0, FN(l_load_)(w + j));
+        b0 = FN(l_mac_)(b0, z0, FN(l_load_)(ws + j));
         ADD_ROW(z0, j);
         if (L->tail > WLEN) {
             FN(prefetch_)(z + j + WLEN, prefetch);
-            const FN(wide_) z1 = FN(keep_)(FN(load_once_)(z + j + WLEN), L->tail_keep1);
-            a1 += z1 * FN(load_wide_)(w + j + WLEN);
-            b1 += z1 * FN(load_wide_)(ws + j + WLEN);
+            const FN(line_) z1 = FN(l_keep_)(FN(l_load_once_)(z + j + WLEN), L->tail_keep1);
+            a1 = FN(l_mac_)(a1, z1, FN(l_load_)(w + j + WLEN));
+            b1 = FN(l_mac_)(b1, z1, FN(l_load_)(ws + j + WLEN));
             ADD_ROW(z1, j + WLEN);
         }
     }
@@ -550,15 +649,15 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     T y = 0, y_star = 0;
     if (L != NULL && L->lines <= SMALL_LINES) {
         /* W[t], S[t]: line t of the copies; [SMALL_LINES]: the last one */
-        FN(wide_) W[SMALL_LINES + 1], S[SMALL_LINES + 1];
+        FN(line_) W[SMALL_LINES + 1], S[SMALL_LINES + 1];
         const int64_t first = L->head > 0 ? L->head - WLEN : 0;
 #pragma GCC unroll 16
         for (int t = 0; t < SMALL_LINES; t++) {
-            W[t] = t < L->lines ? FN(load_wide_)(M->w + first + t * WLEN) : (FN(wide_)){0};
-            S[t] = t < L->lines ? FN(load_wide_)(M->ws + first + t * WLEN) : (FN(wide_)){0};
+            W[t] = t < L->lines ? FN(l_load_)(M->w + first + t * WLEN) : FN(l_zero_)();
+            S[t] = t < L->lines ? FN(l_load_)(M->ws + first + t * WLEN) : FN(l_zero_)();
         }
-        W[SMALL_LINES] = FN(load_wide_)(M->w + first + (L->lines - 1) * WLEN);
-        S[SMALL_LINES] = FN(load_wide_)(M->ws + first + (L->lines - 1) * WLEN);
+        W[SMALL_LINES] = FN(l_load_)(M->w + first + (L->lines - 1) * WLEN);
+        S[SMALL_LINES] = FN(l_load_)(M->ws + first + (L->lines - 1) * WLEN);
         for (int64_t i = 0; i < m; i++) {
             T d, ds;
             FN(dot2_small_)(Z + i * n, W, S, L, M->prefetch, &d, &ds);
