@@ -12,9 +12,8 @@
  * j mod LANES (LANES = 16 doubles or 32 floats, two cache lines), in
  * increasing j, and then sums the lanes by folding: the upper half is added
  * onto the lower half until one lane is left (fold_). Every dispatch clone
- * makes exactly these additions (a 64-byte vector is one AVX-512 register,
- * two AVX2 or four SSE2 ones, added lane by lane), so all clones round
- * alike.
+ * makes exactly these additions, lane by lane, whether a line is one
+ * register or several (LINE_WIDE below), so all clones round alike.
  *
  * At every level the fold pairs lane q with lane q + half (mod 2 half), so
  * it gives the same sum when the lanes are held rotated. That lets
