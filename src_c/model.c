@@ -52,16 +52,19 @@
 #undef T
 #undef TI
 
+/* the variant of fn for dtype suffix dt that suits the CPU we run on */
+#define PICK(fn, dt) (stefast_wide_lines() ? fn##_##dt##z : fn##_##dt##y)
+
 int stefast_forward_d(const double *Z, const double *v, const double *w, int64_t B,
                       int64_t m, int64_t n, double *y, int threads)
 {
-    return (stefast_wide_lines() ? forward__dz : forward__dy)(Z, v, w, B, m, n, y, threads);
+    return PICK(forward_, d)(Z, v, w, B, m, n, y, threads);
 }
 
 int stefast_forward_f(const float *Z, const float *v, const float *w, int64_t B,
                       int64_t m, int64_t n, float *y, int threads)
 {
-    return (stefast_wide_lines() ? forward__fz : forward__fy)(Z, v, w, B, m, n, y, threads);
+    return PICK(forward_, f)(Z, v, w, B, m, n, y, threads);
 }
 
 int stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
@@ -69,7 +72,7 @@ int stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
                              int64_t m, int64_t n, stefast_ste ste, double *loss,
                              double *grad_v, double *grad_w, int threads)
 {
-    return (stefast_wide_lines() ? loss_and_grads__dz : loss_and_grads__dy)(
+    return PICK(loss_and_grads_, d)(
         Z, v, w, v_star, w_star, B, m, n, ste, loss, grad_v, grad_w, threads);
 }
 
@@ -78,7 +81,7 @@ int stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
                              int64_t m, int64_t n, stefast_ste ste, float *loss,
                              float *grad_v, float *grad_w, int threads)
 {
-    return (stefast_wide_lines() ? loss_and_grads__fz : loss_and_grads__fy)(
+    return PICK(loss_and_grads_, f)(
         Z, v, w, v_star, w_star, B, m, n, ste, loss, grad_v, grad_w, threads);
 }
 
@@ -87,7 +90,7 @@ int stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double 
                                  int64_t m, int64_t n, stefast_ste ste, double *loss_sum,
                                  double *grad_v_sum, double *grad_w_sum, int threads)
 {
-    return (stefast_wide_lines() ? loss_and_grads_sum__dz : loss_and_grads_sum__dy)(
+    return PICK(loss_and_grads_sum_, d)(
         Z, v, w, v_star, w_star, B, m, n, ste, loss_sum, grad_v_sum, grad_w_sum, threads);
 }
 
@@ -96,6 +99,6 @@ int stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
                                  int64_t m, int64_t n, stefast_ste ste, double *loss_sum,
                                  double *grad_v_sum, double *grad_w_sum, int threads)
 {
-    return (stefast_wide_lines() ? loss_and_grads_sum__fz : loss_and_grads_sum__fy)(
+    return PICK(loss_and_grads_sum_, f)(
         Z, v, w, v_star, w_star, B, m, n, ste, loss_sum, grad_v_sum, grad_w_sum, threads);
 }

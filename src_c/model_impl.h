@@ -16,9 +16,7 @@
  * prefetching 8-16 KiB ahead cut that by 25-35 % at m=32, n=64 (measured
  * here, Zen 5; 4 KiB gained 10-15 %, 32 KiB less than 16).
  */
-#ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 12288
-#endif
 
 /*
  * How the rows of Z are read (sample_impl.h): with aligned loads when every

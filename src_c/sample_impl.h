@@ -272,52 +272,6 @@ STEFAST_INLINE void FN(dot2_)(const T *restrict z, const T *restrict w,
 }
 
 /*
- * The same two sums, bit for bit, for a row z laid out as L says, read with
- * aligned loads only. w and ws are copies that lie at the same place within
- * a line as z, with at least WLEN zeros before them and LANES after. The
- * first and last lines are shared with the neighbouring rows (their values
- * are masked off), so z must not be the first or last row of Z when
- * L->head > 0. The lanes are rotated by head, which the fold ignores.
- */
-STEFAST_INLINE void FN(dot2_lines_)(const T *restrict z, const T *restrict w,
-                                    const T *restrict ws, const FN(lines_) *L,
-                                    int64_t prefetch, T *d, T *ds)
-{
-    FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
-    int64_t j = L->head;
-    if (j > 0) { /* values j - WLEN .. j - 1 are lanes of a1, as in dot2_ */
-        FN(prefetch_)(z + j - WLEN, prefetch);
-        const FN(line_) zz = FN(l_keep_)(FN(l_load_once_)(z + j - WLEN), L->head_keep);
-        a1 = FN(l_mac_)(a1, zz, FN(l_load_)(w + j - WLEN));
-        b1 = FN(l_mac_)(b1, zz, FN(l_load_)(ws + j - WLEN));
-    }
-    for (int64_t k = 0; k < L->blocks; k++, j += LANES) {
-        FN(prefetch_)(z + j, prefetch);
-        FN(prefetch_)(z + j + WLEN, prefetch);
-        const FN(line_) z0 = FN(l_load_once_)(z + j), z1 = FN(l_load_once_)(z + j + WLEN);
-        a0 = FN(l_mac_)(a0, z0, FN(l_load_)(w + j));
-        a1 = FN(l_mac_)(a1, z1, FN(l_load_)(w + j + WLEN));
-        b0 = FN(l_mac_)(b0, z0, FN(l_load_)(ws + j));
-        b1 = FN(l_mac_)(b1, z1, FN(l_load_)(ws + j + WLEN));
-    }
-    if (L->tail > 0) {
-        FN(prefetch_)(z + j, prefetch);
-        const FN(line_) z0 = FN(l_keep_)(FN(l_load_once_)(z + j), L->tail_keep0);
-        a0 = FN(l_mac_)(a0, z0, FN(l_load_)(w + j));
-        b0 = FN(l_mac_)(b0, z0, FN(l_load_)(ws + j));
-        if (L->tail > WLEN) {
-            FN(prefetch_)(z + j + WLEN, prefetch);
-            const FN(line_) z1 = FN(l_keep_)(FN(l_load_once_)(z + j + WLEN), L->tail_keep1);
-            a1 = FN(l_mac_)(a1, z1, FN(l_load_)(w + j + WLEN));
-            b1 = FN(l_mac_)(b1, z1, FN(l_load_)(ws + j + WLEN));
-        }
-    }
-    *d = FN(fold_)(a0, a1);
-    *ds = FN(fold_)(b0, b1);
-}
-
-
-/*
  * dot2_lines_ for rows of 2 to SMALL_LINES lines (L->lines), with w and ws
  * held in registers: W[t], S[t] are the lines of the copies beside line t
  * of the row, W[SMALL_LINES], S[SMALL_LINES] those beside its last line.
@@ -504,22 +458,30 @@ STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
 }
 
 /*
- * dot2_lines_ of row z, and in the same pass over its lines
- * next[j] = u[j] + c * z[j]: the sum of Z^T a so far with this row added,
- * kept only if the row turns out to lie inside the window
- * (sample_onepass_). The same additions in the same order as the column
- * blocks of rows_combine_; the masks keep the neighbouring rows' values
- * out, whatever they hold.
+ * The same two sums, bit for bit, for a row z laid out as L says, read with
+ * aligned loads only. w and ws are copies that lie at the same place within
+ * a line as z, with at least WLEN zeros before them and LANES after. The
+ * first and last lines are shared with the neighbouring rows (their values
+ * are masked off), so z must not be the first or last row of Z when
+ * L->head > 0. The lanes are rotated by head, which the fold ignores.
+ *
+ * With next not NULL, also next[j] = u[j] + c * z[j] in the same pass over
+ * the lines: the sum of Z^T a so far with this row added, kept only if the
+ * row turns out to lie inside the window (sample_onepass_). The same
+ * additions in the same order as the column blocks of rows_combine_; the
+ * masks keep the neighbouring rows' values out, whatever they hold. (The
+ * function is inlined, so a NULL next costs nothing.)
  */
-#define ADD_ROW(ZZ, J)                                                \
-    do {                                                              \
-        FN(l_store_)(next + (J), FN(l_scale_add_)(FN(l_load_)(u + (J)), c, (ZZ))); \
+#define ADD_ROW(ZZ, J)                                                              \
+    do {                                                                            \
+        if (next != NULL)                                                           \
+            FN(l_store_)(next + (J), FN(l_scale_add_)(FN(l_load_)(u + (J)), c, (ZZ))); \
     } while (0)
 
-STEFAST_INLINE void FN(dot2_lines_add_)(const T *restrict z, const T *restrict w,
-                                        const T *restrict ws, const FN(lines_) *L,
-                                        int64_t prefetch, T c, const T *restrict u,
-                                        T *restrict next, T *d, T *ds)
+STEFAST_INLINE void FN(dot2_lines_)(const T *restrict z, const T *restrict w,
+                                    const T *restrict ws, const FN(lines_) *L,
+                                    int64_t prefetch, T c, const T *restrict u,
+                                    T *restrict next, T *d, T *ds)
 {
     FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
     int64_t j = L->head;
@@ -603,7 +565,7 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
     int any_active = 0;
     for (int64_t i = 0; i < m; i++) {
         T d, ds;
-        FN(dot2_lines_add_)(Z + i * n, M->w, M->ws, L, M->prefetch, v[i], u, next, &d, &ds);
+        FN(dot2_lines_)(Z + i * n, M->w, M->ws, L, M->prefetch, v[i], u, next, &d, &ds);
         zw[i] = d;
         y += FN(keep_if_)(d > 0, v[i]);
         y_star += FN(keep_if_)(ds > 0, vs[i]);
@@ -668,7 +630,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     for (int64_t i = 0; i < m; i++) {
         T d, ds;
         if (L != NULL)
-            FN(dot2_lines_)(Z + i * n, M->w, M->ws, L, M->prefetch, &d, &ds);
+            FN(dot2_lines_)(Z + i * n, M->w, M->ws, L, M->prefetch, 0, NULL, NULL, &d, &ds);
         else
             FN(dot2_)(Z + i * n, M->w, M->ws, n, M->prefetch, &d, &ds);
         zw[i] = d;
