@@ -91,6 +91,8 @@ STEFAST_INLINE FN(line_) FN(l_mac_)(FN(line_) acc, FN(line_) x, FN(line_) y)
 
 STEFAST_INLINE FN(line_) FN(l_scale_add_)(FN(line_) u, T c, FN(line_) x) { return u + c * x; }
 
+STEFAST_INLINE FN(line_) FN(l_scale_)(FN(line_) x, T c) { return x * c; }
+
 /* x where keep is set, +0 elsewhere (whatever x holds there, NaN included) */
 STEFAST_INLINE FN(line_) FN(l_keep_)(FN(line_) x, FN(mask_) keep)
 {
@@ -155,6 +157,8 @@ STEFAST_INLINE FN(line_) FN(l_scale_add_)(FN(line_) u, T c, FN(line_) x)
 {
     return (FN(line_)){u.lo + c * x.lo, u.hi + c * x.hi};
 }
+
+STEFAST_INLINE FN(line_) FN(l_scale_)(FN(line_) x, T c) { return (FN(line_)){x.lo * c, x.hi * c}; }
 
 STEFAST_INLINE FN(line_) FN(l_keep_)(FN(line_) x, FN(mask_) keep)
 {
@@ -373,10 +377,9 @@ STEFAST_INLINE int FN(in_window_)(T x, stefast_ste ste)
  * cost about 15 % at m=32, n=64). The terms of each sum are added in list
  * order whatever the block, so neither the vector width nor where the
  * blocks start changes the result. Blocks are 8 32-byte vectors (256
- * bytes of a row), on line boundaries when every row starts at the same
- * place within a line (rows a whole number of lines long; loads that
- * straddle two lines are slower); then the columns left over in blocks of
- * up to 7 32-byte vectors, one 16-byte one, single values.
+ * bytes of a row), then the columns left over in blocks of up to 7 32-byte
+ * vectors, one 16-byte one, single values. This is the path for rows at any
+ * placement; rows a whole number of lines long take rows_combine_lines_.
  */
 #define COMBINE_BLOCK(VEC, LOAD, WIDTH)                                             \
     do {                                                                            \
@@ -439,22 +442,82 @@ STEFAST_INLINE void FN(combine_rest_)(const T *restrict Z, int64_t n,
     }
 }
 
-/* head: the first column on a line boundary in every row, or -1 when the
- * rows start at different places within a line. Rows too short for a
- * whole aligned block take one unaligned block: fewer passes over the list. */
 STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
                                       const int64_t *restrict idx,
                                       const T *restrict coef, int64_t count, T scale,
-                                      T *restrict g, int64_t head)
+                                      T *restrict g)
 {
     int64_t j = 0;
-    if (head >= 0 && n - head >= 8 * VLEN) {
-        FN(combine_rest_)(Z, n, idx, coef, count, scale, g, 0, head);
-        j = head;
-    }
     for (; j + 8 * VLEN <= n; j += 8 * VLEN)
         FN(combine_block_)(Z + j, n, idx, coef, count, scale, g + j, 8);
     FN(combine_rest_)(Z, n, idx, coef, count, scale, g, j, n);
+}
+
+/* Store the values of line x that are columns of g (col0: the column of
+ * its first value; columns outside [0, n) belong to the neighbouring rows). */
+STEFAST_INLINE void FN(store_columns_)(T *restrict g, int64_t n, int64_t col0, FN(line_) x)
+{
+    if (col0 >= 0 && col0 + WLEN <= n) {
+        FN(l_store_)(g + col0, x);
+        return;
+    }
+    T values[64 / sizeof(T)];
+    FN(l_store_)(values, x);
+    const int64_t lo = col0 < 0 ? -col0 : 0, hi = n - col0 < WLEN ? n - col0 : WLEN;
+    for (int64_t p = lo; p < hi; p++) g[col0 + p] = values[p];
+}
+
+/* Lines [col0, col0 + nlines * WLEN) of every listed row, one accumulator
+ * line each, kept in registers while the list passes (nlines: a constant
+ * after inlining). */
+#define COMBINE_LINES (LINE_WIDE ? 12 : 4)
+STEFAST_INLINE void FN(combine_lines_)(const T *restrict Z, int64_t n,
+                                       const int64_t *restrict idx,
+                                       const T *restrict coef, int64_t count, T scale,
+                                       T *restrict g, int64_t col0, const int nlines)
+{
+    FN(line_) acc[COMBINE_LINES];
+    for (int q = 0; q < nlines; q++) acc[q] = FN(l_zero_)();
+    for (int64_t k = 0; k < count; k++) {
+        const T *restrict z = Z + idx[k] * n + col0;
+        for (int q = 0; q < nlines; q++)
+            acc[q] = FN(l_scale_add_)(acc[q], coef[k], FN(l_load_)(z + q * WLEN));
+    }
+    for (int q = 0; q < nlines; q++)
+        FN(store_columns_)(g, n, col0 + q * WLEN, FN(l_scale_)(acc[q], scale));
+}
+
+/*
+ * rows_combine_ for rows laid out as L says (the same sums to the bit:
+ * each column adds the same terms in list order), a whole line at a time
+ * with aligned loads. The first and last lines of a row also hold values
+ * of its neighbours; they are summed in lanes of their own and never
+ * stored. Column blocks that start at column 0 cut such rows into five
+ * passes over the list at m=32, n=64 in double, two of them one vector
+ * wide and so bound by the latency of an add; here that is one pass (two
+ * with 32-byte halves).
+ */
+STEFAST_INLINE void FN(rows_combine_lines_)(const T *restrict Z, int64_t n,
+                                            const int64_t *restrict idx,
+                                            const T *restrict coef, int64_t count, T scale,
+                                            T *restrict g, const FN(lines_) *L)
+{
+    const int64_t first = L->head > 0 ? L->head - WLEN : 0;
+    int64_t t = 0;
+    for (; t + COMBINE_LINES <= L->lines; t += COMBINE_LINES)
+        FN(combine_lines_)(Z, n, idx, coef, count, scale, g, first + t * WLEN, COMBINE_LINES);
+    const int64_t rest = L->lines - t, col0 = first + t * WLEN;
+    switch (rest) { /* rest < COMBINE_LINES */
+#define COMBINE_CASE(c)                                                                  \
+    case c:                                                                              \
+        if (c < COMBINE_LINES) FN(combine_lines_)(Z, n, idx, coef, count, scale, g, col0, c); \
+        break
+    COMBINE_CASE(1); COMBINE_CASE(2); COMBINE_CASE(3); COMBINE_CASE(4);
+    COMBINE_CASE(5); COMBINE_CASE(6); COMBINE_CASE(7); COMBINE_CASE(8);
+    COMBINE_CASE(9); COMBINE_CASE(10); COMBINE_CASE(11);
+#undef COMBINE_CASE
+    default: break;
+    }
 }
 
 /*
@@ -651,5 +714,8 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     }
     /* no row in the window: g = 0 exactly, even for a non-finite r */
     const T scale = active > 0 ? r : (T)1;
-    FN(rows_combine_)(Z, n, idx, zw, active, scale, grad_w, L != NULL ? L->head : -1);
+    if (L != NULL)
+        FN(rows_combine_lines_)(Z, n, idx, zw, active, scale, grad_w, L);
+    else
+        FN(rows_combine_)(Z, n, idx, zw, active, scale, grad_w);
 }
