@@ -134,12 +134,12 @@ static void FN(mc_block_)(const FN(mc_args_) *A, int64_t s0, int64_t s1,
     const int64_t count = A->method == STEFAST_MC_FULL ? m * n
                         : A->method == STEFAST_MC_PROJECTED ? m * k + n : m * k;
     /* G is in cache: no prefetching, and rows read unaligned */
-    const FN(model_) M = {A->v, A->vs, A->w, A->ws, m, n, A->ste, NULL, NULL, NULL, 0};
+    const FN(model_) M = {A->v, A->vs, A->w, A->ws, m, n, A->ste, NULL, NULL, NULL, 0, NULL};
     for (int64_t c = 0; c < p; c++) sum1[c] = sum2[c] = 0;
     for (int64_t s = s0; s < s1; s++) {
         FN(normals_)(A->key, (uint64_t)s, G, count);
         if (A->method == STEFAST_MC_FULL)
-            FN(sample_)(&M, G, 1, idx, zw, x, x + 1, x + 1 + m);
+            FN(sample_)(&M, G, SAMPLE_FIRST | SAMPLE_LAST, idx, zw, x, x + 1, x + 1 + m);
         else
             FN(projected_sample_)(A, G, zw, zws, act, x);
         if (s == s0) {

@@ -610,7 +610,8 @@ STEFAST_INLINE void FN(dot2_lines_)(const T *restrict z, const T *restrict w,
  * aligned loads. u, u_next: NULL, or two buffers for Z^T a in one pass
  * (sample_onepass_), placed like w (WLEN values before each and LANES after
  * belong to it too). prefetch: bytes ahead of the first pass to prefetch
- * (0: none).
+ * (0: none). edge_row: with u, a buffer placed like them for a copy of the
+ * first or the last row of Z (sample_onepass_).
  */
 typedef struct {
     const T *v, *vs, *w, *ws;
@@ -619,7 +620,12 @@ typedef struct {
     const FN(lines_) *lines;
     T *u, *u_next;
     int64_t prefetch;
+    T *edge_row;
 } FN(model_);
+
+/* sample_'s edge: Z is the first or the last sample of the batch (or both) */
+#define SAMPLE_FIRST 1
+#define SAMPLE_LAST 2
 
 /*
  * Z^T a with a = mu'(Z w) v r is computed as r * (sum of v_i z_i over the
@@ -632,8 +638,14 @@ typedef struct {
  * read back 0.5-4 KiB behind the stream slow it), and skipping the work for
  * rows outside the window by a branch no faster (it mispredicts half the
  * time).
+ *
+ * The first row of the batch's first sample and the last row of its last
+ * share a line with memory outside Z when the rows start off a line; those
+ * are read from a copy placed like the others (same bits). Reading them
+ * unaligned instead sent those samples down the two-pass path: about 2 % of
+ * the whole time at m=128, n=512 with 123 samples.
  */
-STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z,
+STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z, int edge,
                                         T *restrict zw, T *restrict loss,
                                         T *restrict grad_v, T *restrict grad_w)
 {
@@ -646,7 +658,12 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
     int any_active = 0;
     for (int64_t i = 0; i < m; i++) {
         T d, ds;
-        FN(dot2_lines_)(Z + i * n, M->w, M->ws, L, M->prefetch, v[i], u, next, &d, &ds);
+        const T *z = Z + i * n;
+        if (L->head > 0 && ((i == 0 && (edge & SAMPLE_FIRST)) || (i == m - 1 && (edge & SAMPLE_LAST)))) {
+            memcpy(M->edge_row, z, (size_t)n * sizeof(T));
+            z = M->edge_row;
+        }
+        FN(dot2_lines_)(z, M->w, M->ws, L, M->prefetch, v[i], u, next, &d, &ds);
         zw[i] = d;
         y += FN(keep_if_)(d > 0, v[i]);
         y_star += FN(keep_if_)(ds > 0, vs[i]);
@@ -666,9 +683,10 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
 
 /*
  * One sample: Z (m, n) IN; idx (m) scratch; zw (m) scratch; loss (1),
- * grad_v (m), grad_w (n) OUT in T. edge: Z is the first or the last sample
- * of the whole batch, whose outer lines may belong to nobody (then read
- * only by dot2_, with the same result).
+ * grad_v (m), grad_w (n) OUT in T. edge: SAMPLE_FIRST and/or SAMPLE_LAST
+ * when Z is the first or the last sample of the whole batch, whose outer
+ * lines may belong to nobody (then read from a copy in one pass, or only by
+ * dot2_ otherwise: samples that small are many, and the same result).
  *
  * Rows outside the surrogate's window are skipped in Z^T a (they add exactly
  * nothing, even when non-finite), so the second pass visits only the active
@@ -683,11 +701,11 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     const int64_t m = M->m, n = M->n;
     const T *restrict v = M->v, *restrict vs = M->vs;
     const FN(lines_) *L = M->lines;
-    if (L != NULL && edge && L->head > 0) L = NULL;
     if (L != NULL && M->u != NULL) {
-        FN(sample_onepass_)(M, Z, zw, loss, grad_v, grad_w);
+        FN(sample_onepass_)(M, Z, edge, zw, loss, grad_v, grad_w);
         return;
     }
+    if (L != NULL && edge && L->head > 0) L = NULL;
     T y = 0, y_star = 0;
     if (L != NULL && L->lines <= SMALL_LINES) {
         /* W[t], S[t]: line t of the copies; [SMALL_LINES]: the last one */
