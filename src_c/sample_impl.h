@@ -322,7 +322,9 @@ STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(line_) *W,
     const int64_t last = L->lines - 1;
     const T *zl = z + L->first;
     FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
-    FN(prefetch_)(zl, prefetch);
+    /* a shared first line was prefetched as the last line of the row before
+     * (time per sample 0.94-1.02x, median 0.96x, at m=32, n=64 in float) */
+    if (L->head == 0) FN(prefetch_)(zl, prefetch);
     FN(line_) first = FN(l_load_once_)(zl);
     if (L->head > 0) first = FN(l_keep_)(first, L->first_keep);
     a0 = FN(l_mac_)(a0, first, W[0]);
