@@ -101,7 +101,7 @@ def test_fraction_of_read_bandwidth(benchmark, interleave, c_read, shape, dtype,
                                                      reduce="sum", threads=1)}
     benchmark.group = (f"interleaved: loss_and_grads {m}x{n} {np.dtype(dtype).name} "
                        f"vs one-pass read, Z {placement}")
-    summary = interleave(fns, work=Z.shape[0], rounds=11, study="fraction of read bandwidth",
+    summary = interleave(fns, work=Z.shape[0], rounds=21, study="fraction of read bandwidth",
                          placement=placement, offset=Z.ctypes.data % 64)
     if benchmark.disabled:
         return
