@@ -18,7 +18,8 @@
  * At every level the fold pairs lane q with lane q + half (mod 2 half), so
  * it gives the same sum when the lanes are held rotated. That lets
  * dot2_lines_ read a row that starts part-way into a cache line with
- * aligned loads (element j then sits in lane (j - head) mod LANES) and
+ * aligned loads (element j then sits in lane (j + offset) mod LANES, the
+ * row starting offset values into a line) and
  * still agree to the bit with dot2_, which reads the same row unaligned.
  * It matters: NumPy starts large buffers 16 bytes past a line, and there
  * 64-byte loads that straddle two lines made the kernel up to 1.4x slower
@@ -199,16 +200,15 @@ STEFAST_INLINE FN(line_) FN(l_load_part_)(const T *p, int64_t count)
 
 /*
  * Where a row lies in cache lines when a row is a whole number of lines
- * long (then the same for every row of Z): `head` values before its first
- * line boundary (0: it starts on one), its first line starting at value
- * `first` of the row (-offset, so 0 or negative), `lines` lines in all.
- * The masks keep the row's own values in its first and last lines, which
- * it shares with the rows before and after it when head > 0 (all set
- * otherwise). dot2_lines_ reads the lines as `pairs` pairs and then `rest`
+ * long (then the same for every row of Z): its first line starting at
+ * value `first` of the row (-offset, so 0 or negative), `lines` lines in
+ * all. `shared`: the row starts off a line, and shares its first and last
+ * lines with the rows before and after it; the masks keep the row's own
+ * values there (all set when not shared). dot2_lines_ reads the lines as `pairs` pairs and then `rest`
  * (0 to 2) lines, the last of them masked: see there.
  */
 typedef struct {
-    int64_t head, first, lines, pairs, rest;
+    int64_t shared, first, lines, pairs, rest;
     FN(mask_) first_keep, last_keep;
 } FN(lines_);
 
@@ -216,7 +216,7 @@ typedef struct {
  * lines, that start `offset` values past a line. */
 STEFAST_INLINE void FN(lines_init_)(FN(lines_) *L, int64_t offset, int64_t n)
 {
-    L->head = (WLEN - offset) % WLEN;
+    L->shared = offset > 0;
     L->first = -offset;
     L->lines = n / WLEN + (offset > 0);
     L->pairs = offset > 0 ? (L->lines - 1) / 2 : L->lines / 2;
@@ -324,9 +324,9 @@ STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(line_) *W,
     FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
     /* a shared first line was prefetched as the last line of the row before
      * (time per sample 0.94-1.02x, median 0.96x, at m=32, n=64 in float) */
-    if (L->head == 0) FN(prefetch_)(zl, prefetch);
+    if (!L->shared) FN(prefetch_)(zl, prefetch);
     FN(line_) first = FN(l_load_once_)(zl);
-    if (L->head > 0) first = FN(l_keep_)(first, L->first_keep);
+    if (L->shared) first = FN(l_keep_)(first, L->first_keep);
     a0 = FN(l_mac_)(a0, first, W[0]);
     b0 = FN(l_mac_)(b0, first, S[0]);
 #pragma GCC unroll 16
@@ -345,7 +345,7 @@ STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(line_) *W,
     /* the last line, into the accumulator of its parity */
     FN(prefetch_)(zl + last * WLEN, prefetch);
     FN(line_) end = FN(l_load_once_)(zl + last * WLEN);
-    if (L->head > 0) end = FN(l_keep_)(end, L->last_keep);
+    if (L->shared) end = FN(l_keep_)(end, L->last_keep);
     if (last % 2 == 0) {
         a0 = FN(l_mac_)(a0, end, W[SMALL_LINES]);
         b0 = FN(l_mac_)(b0, end, S[SMALL_LINES]);
@@ -555,7 +555,7 @@ STEFAST_INLINE void FN(rows_combine_lines_)(const T *restrict Z, int64_t n,
  * aligned loads only. w and ws are copies that lie at the same place within
  * a line as z, with at least WLEN zeros before them and LANES after. The
  * first and last lines are shared with the neighbouring rows when
- * L->head > 0 (their values are masked off), so z must then not be the
+ * L->shared (their values are masked off), so z must then not be the
  * first or last row of Z. Line t of the row goes to accumulator t mod 2:
  * the lanes are rotated, which the fold ignores.
  *
@@ -686,7 +686,7 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
     for (int64_t i = 0; i < m; i++) {
         T d, ds;
         const T *z = Z + i * n;
-        if (L->head > 0 && ((i == 0 && (edge & SAMPLE_FIRST)) || (i == m - 1 && (edge & SAMPLE_LAST)))) {
+        if (L->shared && ((i == 0 && (edge & SAMPLE_FIRST)) || (i == m - 1 && (edge & SAMPLE_LAST)))) {
             memcpy(M->edge_row, z, (size_t)n * sizeof(T));
             z = M->edge_row;
         }
@@ -732,7 +732,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
         FN(sample_onepass_)(M, Z, edge, zw, loss, grad_v, grad_w);
         return;
     }
-    if (L != NULL && edge && L->head > 0) L = NULL;
+    if (L != NULL && edge && L->shared) L = NULL;
     T y = 0, y_star = 0;
     if (L != NULL && L->lines <= SMALL_LINES) {
         /* W[t], S[t]: line t of the copies; [SMALL_LINES]: the last one */
