@@ -33,7 +33,10 @@ class LossAndGrads(NamedTuple):
 
 
 def _flat(a):
-    return np.ascontiguousarray(a).reshape(-1)
+    """a's values as a 1-d C-contiguous array (a itself or a view if it can)."""
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return a if a.ndim == 1 else a.reshape(-1)
 
 
 def _elementwise_out(x, out):
@@ -239,5 +242,5 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
     _core.loss_and_grads_sum(*args, sums, B, m, n, code, threads)
     if reduce == "mean":
         sums /= B
-    sums = sums.astype(dt)
+    sums = sums.astype(dt, copy=False)
     return LossAndGrads(sums[0], sums[1:1 + m], sums[1 + m:])
