@@ -69,7 +69,7 @@ static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
      * LANES zeros; a whole number of lines */
     const int64_t shift = L != NULL ? (int64_t)((uintptr_t)Z % 64 / sizeof(T)) : 0;
     const int64_t region = (WLEN + n + LANES + WLEN + WLEN - 1) / WLEN * WLEN;
-    const size_t reals = (size_t)(5 * region + m + m + n);
+    const size_t reals = (size_t)(5 * region + 2 * m + m + n);
     const size_t bytes = reals * sizeof(T) + (size_t)m * sizeof(int64_t);
     void *block = calloc(bytes + 64 + 8, 1);
     if (block == NULL) return NULL;
@@ -80,7 +80,7 @@ static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
     memcpy(ws_copy, ws, (size_t)n * sizeof(T));
     const int onepass = L != NULL && L->lines > SMALL_LINES &&
                         m * n * (int64_t)sizeof(T) >= ONEPASS_MIN_BYTES;
-    k->zw = p + 5 * region; k->gv = k->zw + m; k->gw = k->gv + m;
+    k->zw = p + 5 * region; k->gv = k->zw + 2 * m; k->gw = k->gv + m;
     k->idx = (int64_t *)(((uintptr_t)(k->gw + n) + 7) / 8 * 8);
     k->model = (FN(model_)){v, vs, w_copy, ws_copy, m, n, ste, L, onepass ? u : NULL,
                             onepass ? u_next : NULL, PREFETCH_BYTES, onepass ? edge_row : NULL};
