@@ -313,6 +313,8 @@ STEFAST_INLINE void FN(dot2_)(const T *restrict z, const T *restrict w,
  * t goes to accumulator t mod 2: the lanes are rotated relative to dot2_
  * by another amount, which the fold ignores. The lines are read in order:
  * fetching the last line first was measured to slow the stream by 20 %.
+ * L may also be the lines_init_ of offset 0 for rows that start off a
+ * line: then each line is read where it lies, across two cache lines.
  */
 #define SMALL_LINES 9
 STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(line_) *W,
@@ -735,16 +737,31 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     if (L != NULL && edge && L->shared) L = NULL;
     T y = 0, y_star = 0;
     if (L != NULL && L->lines <= SMALL_LINES) {
+        /* LS: how the rows are read. In float, rows of at most 4 lines
+         * that start off a line are read where they lie, with loads that
+         * straddle two lines, not as one line more with its ends masked
+         * off: those rows are bound by arithmetic, which the extra line
+         * adds a quarter to (0.92-0.97x the time at m=32, n=64 with Z 16
+         * bytes off a line; the same bits, since only the lanes' rotation
+         * changes). In double the rows
+         * wait on memory, and loads across lines measured slower there
+         * (1.10-1.13x at m=64, n=32). */
+        FN(lines_) whole;
+        const FN(lines_) *LS = L;
+        if (sizeof(T) == sizeof(float) && L->shared && n / WLEN <= 4) {
+            FN(lines_init_)(&whole, 0, n);
+            LS = &whole;
+        }
         /* W[t], S[t]: line t of the copies; [SMALL_LINES]: the last one */
         FN(line_) W[SMALL_LINES + 1], S[SMALL_LINES + 1];
-        const int64_t first = L->first;
+        const int64_t first = LS->first;
 #pragma GCC unroll 16
         for (int t = 0; t < SMALL_LINES; t++) {
-            W[t] = t < L->lines ? FN(l_load_)(M->w + first + t * WLEN) : FN(l_zero_)();
-            S[t] = t < L->lines ? FN(l_load_)(M->ws + first + t * WLEN) : FN(l_zero_)();
+            W[t] = t < LS->lines ? FN(l_load_)(M->w + first + t * WLEN) : FN(l_zero_)();
+            S[t] = t < LS->lines ? FN(l_load_)(M->ws + first + t * WLEN) : FN(l_zero_)();
         }
-        W[SMALL_LINES] = FN(l_load_)(M->w + first + (L->lines - 1) * WLEN);
-        S[SMALL_LINES] = FN(l_load_)(M->ws + first + (L->lines - 1) * WLEN);
+        W[SMALL_LINES] = FN(l_load_)(M->w + first + (LS->lines - 1) * WLEN);
+        S[SMALL_LINES] = FN(l_load_)(M->ws + first + (LS->lines - 1) * WLEN);
         if (sizeof(T) == sizeof(float)) {
             /* z.ws into zws[i], and y and y_star summed after the rows, in
              * the same order: rows this short in float are bound by
@@ -754,7 +771,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
              * bound by memory, 1.01-1.03x at m=32, n=64 */
             T *restrict zws = zw + m;
             for (int64_t i = 0; i < m; i++)
-                FN(dot2_small_)(Z + i * n, W, S, L, M->prefetch, zw + i, zws + i);
+                FN(dot2_small_)(Z + i * n, W, S, LS, M->prefetch, zw + i, zws + i);
             for (int64_t i = 0; i < m; i++) {
                 y += FN(keep_if_)(zw[i] > 0, v[i]);
                 y_star += FN(keep_if_)(zws[i] > 0, vs[i]);
@@ -762,7 +779,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
         } else
             for (int64_t i = 0; i < m; i++) {
                 T d, ds;
-                FN(dot2_small_)(Z + i * n, W, S, L, M->prefetch, &d, &ds);
+                FN(dot2_small_)(Z + i * n, W, S, LS, M->prefetch, &d, &ds);
                 zw[i] = d;
                 y += FN(keep_if_)(d > 0, v[i]);
                 y_star += FN(keep_if_)(ds > 0, vs[i]);
