@@ -49,15 +49,21 @@ def as_float_array(x, name):
 
 def as_float_arrays(*named):
     """Several inputs converted to one common float dtype (NumPy promotion)."""
-    arrays = tuple(x for _, x in named)
-    dt = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
-    if (dt is _FLOATS[0] or dt is _FLOATS[1]) and all(
-            type(x) is np.ndarray and x.dtype is dt for x in arrays):
-        # the common case (NumPy's own float descriptors), without the
-        # promotion machinery: a kernel call right after a pass over a large
-        # Z finds Python's caches cold, and there this path took 27 us of the
-        # call's 88 us
-        return arrays
+    # The common case first: arrays that all hold NumPy's own float64 or
+    # float32 descriptor, returned as they are. Plain loops, no promotion
+    # machinery: a kernel call made right after a pass over a large Z finds
+    # Python's caches cold, and there the general path took 27 us of the
+    # call's 88 us.
+    first = named[0][1]
+    dt = first.dtype if type(first) is np.ndarray else None
+    if dt is _FLOATS[0] or dt is _FLOATS[1]:
+        arrays = []
+        for _, x in named:
+            if type(x) is not np.ndarray or x.dtype is not dt:
+                break
+            arrays.append(x)
+        else:
+            return tuple(arrays)
     arrays = [(_asarray(x, name), name) for name, x in named]
     dt = result_dtype(*arrays)
     return tuple(a.astype(dt, copy=False) for a, _ in arrays)
@@ -132,14 +138,13 @@ def check_model_inputs(Z, v, w, v_star=None, w_star=None):
     m, n = Z.shape[-2:]
     if m == 0 or n == 0:
         raise ValueError(f"Z must have m >= 1 rows and n >= 1 columns, got shape {Z.shape}")
-    if tuple(a.shape for a in arrays[1:]) == ((m,), (n,), (m,), (n,))[:len(arrays) - 1]:
-        return arrays  # all fine, in one comparison
-    for (name, _), a in zip(named[1:], arrays[1:]):
-        length, what = (m, "rows (Z.shape[-2])") if name.startswith("v") else (n, "columns (Z.shape[-1])")
+    for (name, _), a, length in zip(named[1:], arrays[1:], (m, n, m, n)):
+        if a.shape == (length,):
+            continue
+        what = "rows (Z.shape[-2])" if name.startswith("v") else "columns (Z.shape[-1])"
         if a.ndim != 1:
             raise ValueError(f"{name} must be 1-d of length {length}, got shape {a.shape}")
-        if a.shape[0] != length:
-            raise ValueError(f"{name} has length {a.shape[0]} but Z has {length} {what}")
+        raise ValueError(f"{name} has length {a.shape[0]} but Z has {length} {what}")
     return arrays
 
 

@@ -32,11 +32,19 @@ class LossAndGrads(NamedTuple):
     grad_w: np.ndarray
 
 
-def _flat(a):
-    """a's values as a 1-d C-contiguous array (a itself or a view if it can)."""
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
-    return a if a.ndim == 1 else a.reshape(-1)
+# The kernels take flat C-contiguous buffers: a.ravel() is a view of a
+# contiguous array and a contiguous copy of any other.
+
+# The float64 and float32 versions of the fused Cython model functions,
+# picked once here: Cython's own dispatch on the buffers' formats took 6 us
+# of a 64 us call made right after a pass over a large Z (cold caches).
+def _by_dtype(fused):
+    return {np.dtype(np.float64): fused["double"], np.dtype(np.float32): fused["float"]}
+
+
+_FORWARD = _by_dtype(_core.forward)
+_LOSS_AND_GRADS = _by_dtype(_core.loss_and_grads)
+_LOSS_AND_GRADS_SUM = _by_dtype(_core.loss_and_grads_sum)
 
 
 def _elementwise_out(x, out):
@@ -80,7 +88,7 @@ def binarize(x, out=None):
     """
     x = val.as_float_array(x, "x")
     buffer, out = _elementwise_out(x, out)
-    _core.binarize(_flat(x), buffer.reshape(-1))
+    _core.binarize(x.ravel(), buffer.reshape(-1))
     return _finish(buffer, out)
 
 
@@ -97,7 +105,7 @@ def sign(x, out=None):
     """
     x = val.as_float_array(x, "x")
     buffer, out = _elementwise_out(x, out)
-    _core.sign(_flat(x), buffer.reshape(-1))
+    _core.sign(x.ravel(), buffer.reshape(-1))
     return _finish(buffer, out)
 
 
@@ -131,7 +139,7 @@ def ste_grad(x, grad, ste="relu", out=None):
     val.check_same_shape(x, "x", grad, "grad")
     code = _core.STE_CODES[val.check_ste(ste)]
     buffer, out = _elementwise_out(grad, out)
-    _core.ste_grad(_flat(x), _flat(grad), buffer.reshape(-1), code)
+    _core.ste_grad(x.ravel(), grad.ravel(), buffer.reshape(-1), code)
     return _finish(buffer, out)
 
 
@@ -163,7 +171,7 @@ def forward(Z, v, w):
     B = 1 if single else Z.shape[0]
     m, n = Z.shape[-2:]
     y = np.empty(B, dtype=Z.dtype)
-    _core.forward(_flat(Z), _flat(v), _flat(w), y, B, m, n, val.check_threads(None))
+    _FORWARD[Z.dtype](Z.ravel(), v.ravel(), w.ravel(), y, B, m, n, val.check_threads(None))
     return y[0] if single else y
 
 
@@ -223,13 +231,13 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
     B = 1 if single else Z.shape[0]
     m, n = Z.shape[-2:]
     dt = Z.dtype
-    args = (_flat(Z), _flat(v), _flat(w), _flat(v_star), _flat(w_star))
+    args = (Z.ravel(), v.ravel(), w.ravel(), v_star.ravel(), w_star.ravel())
 
     if reduce == "none":
         loss = np.empty(B, dtype=dt)
         grad_v = np.empty((B, m), dtype=dt)
         grad_w = np.empty((B, n), dtype=dt)
-        _core.loss_and_grads(*args, loss, grad_v.reshape(-1), grad_w.reshape(-1),
+        _LOSS_AND_GRADS[dt](*args, loss, grad_v.reshape(-1), grad_w.reshape(-1),
                              B, m, n, code, threads)
         if single:
             return LossAndGrads(loss[0], grad_v[0], grad_w[0])
@@ -239,7 +247,7 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
         raise ValueError("Z has an empty batch (B = 0): the mean is undefined; "
                          "use reduce='sum' or 'none'")
     sums = np.empty(1 + m + n, dtype=np.float64)
-    _core.loss_and_grads_sum(*args, sums, B, m, n, code, threads)
+    _LOSS_AND_GRADS_SUM[dt](*args, sums, B, m, n, code, threads)
     if reduce == "mean":
         sums /= B
     sums = sums.astype(dt, copy=False)
