@@ -391,6 +391,30 @@ STEFAST_INLINE T FN(keep_if_)(int cond, T x)
     return x;
 }
 
+/*
+ * The sum over i < m of c[i] where x[i] > 0 (y = v^T sigma(Z w) from
+ * x = Z w, c = v), row i into lane i mod VLEN and the lanes then folded as
+ * in fold2_end_: the same additions on every read path and dispatch clone.
+ * One sum in row order chains m additions of 3-4 cycles each, which short
+ * rows in float cannot hide: against that, a sample takes 0.91-0.94x the
+ * time from memory at m=32, n=64 in float, 0.99-1.01x at m=128, n=512 in
+ * double. Every path stores z.w and z.ws per row for it (zw, zws).
+ */
+STEFAST_INLINE T FN(sum_where_positive_)(const T *restrict x, const T *restrict c, int64_t m)
+{
+    FN(vec_) acc = {0};
+    int64_t i = 0;
+    for (; i + VLEN <= m; i += VLEN) {
+        union { FN(vec_) x; FN(ivec_) bits; } term = {FN(load_)(c + i)};
+        term.bits &= (FN(ivec_))(FN(load_)(x + i) > 0);
+        acc += term.x;
+    }
+    for (int64_t k = 0; i + k < m; k++) acc[k] += FN(keep_if_)(x[i + k] > 0, c[i + k]);
+    for (int h = VLEN / 2; h >= 1; h /= 2)
+        for (int k = 0; k < h; k++) acc[k] += acc[k + h];
+    return acc[0];
+}
+
 STEFAST_INLINE int FN(in_window_)(T x, stefast_ste ste)
 {
     switch (ste) {
@@ -683,7 +707,7 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
     const FN(lines_) *L = M->lines;
     T *u = M->u, *next = M->u_next;
     memset(u, 0, (size_t)n * sizeof(T)); /* the pads around u only ever get +0 */
-    T y = 0, y_star = 0;
+    T *restrict zws = zw + m;
     int any_active = 0;
     for (int64_t i = 0; i < m; i++) {
         T d, ds;
@@ -694,8 +718,7 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
         }
         FN(dot2_lines_)(z, M->w, M->ws, L, M->prefetch, v[i], u, next, &d, &ds);
         zw[i] = d;
-        y += FN(keep_if_)(d > 0, v[i]);
-        y_star += FN(keep_if_)(ds > 0, vs[i]);
+        zws[i] = ds;
         const int active = FN(in_window_)(d, M->ste);
         any_active |= active;
         /* swap u and next if active, by masking the pointers' bits */
@@ -703,7 +726,7 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
         u = (T *)((uintptr_t)u ^ swap);
         next = (T *)((uintptr_t)next ^ swap);
     }
-    const T r = y - y_star;
+    const T r = FN(sum_where_positive_)(zw, v, m) - FN(sum_where_positive_)(zws, vs, m);
     *loss = (T)0.5 * r * r;
     for (int64_t i = 0; i < m; i++) grad_v[i] = FN(keep_if_)(zw[i] > 0, r);
     const T scale = any_active ? r : (T)1; /* as in sample_ */
@@ -735,7 +758,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
         return;
     }
     if (L != NULL && edge && L->shared) L = NULL;
-    T y = 0, y_star = 0;
+    T *restrict zws = zw + m; /* z.w in zw[i], z.ws in zws[i] */
     if (L != NULL && L->lines <= SMALL_LINES) {
         /* LS: how the rows are read. In float, rows of at most 4 lines
          * that start off a line are read where they lie, with loads that
@@ -743,9 +766,8 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
          * off: those rows are bound by arithmetic, which the extra line
          * adds a quarter to (0.92-0.97x the time at m=32, n=64 with Z 16
          * bytes off a line; the same bits, since only the lanes' rotation
-         * changes). In double the rows
-         * wait on memory, and loads across lines measured slower there
-         * (1.10-1.13x at m=64, n=32). */
+         * changes). In double the rows wait on memory, and loads across
+         * lines measured slower there (1.10-1.13x at m=64, n=32). */
         FN(lines_) whole;
         const FN(lines_) *LS = L;
         if (sizeof(T) == sizeof(float) && L->shared && n / WLEN <= 4) {
@@ -762,40 +784,16 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
         }
         W[SMALL_LINES] = FN(l_load_)(M->w + first + (LS->lines - 1) * WLEN);
         S[SMALL_LINES] = FN(l_load_)(M->ws + first + (LS->lines - 1) * WLEN);
-        if (sizeof(T) == sizeof(float)) {
-            /* z.ws into zws[i], and y and y_star summed after the rows, in
-             * the same order: rows this short in float are bound by
-             * arithmetic, and the row loop without the sums took 0.91-0.96x
-             * the time at m=32, n=64 from memory (Z 16 bytes off a line;
-             * 0.92-0.93x on one), 1.00-1.01x at m=16, n=128; in double,
-             * bound by memory, 1.01-1.03x at m=32, n=64 */
-            T *restrict zws = zw + m;
-            for (int64_t i = 0; i < m; i++)
-                FN(dot2_small_)(Z + i * n, W, S, LS, M->prefetch, zw + i, zws + i);
-            for (int64_t i = 0; i < m; i++) {
-                y += FN(keep_if_)(zw[i] > 0, v[i]);
-                y_star += FN(keep_if_)(zws[i] > 0, vs[i]);
-            }
-        } else
-            for (int64_t i = 0; i < m; i++) {
-                T d, ds;
-                FN(dot2_small_)(Z + i * n, W, S, LS, M->prefetch, &d, &ds);
-                zw[i] = d;
-                y += FN(keep_if_)(d > 0, v[i]);
-                y_star += FN(keep_if_)(ds > 0, vs[i]);
-            }
+        for (int64_t i = 0; i < m; i++)
+            FN(dot2_small_)(Z + i * n, W, S, LS, M->prefetch, zw + i, zws + i);
     } else
     for (int64_t i = 0; i < m; i++) {
-        T d, ds;
         if (L != NULL)
-            FN(dot2_lines_)(Z + i * n, M->w, M->ws, L, M->prefetch, 0, NULL, NULL, &d, &ds);
+            FN(dot2_lines_)(Z + i * n, M->w, M->ws, L, M->prefetch, 0, NULL, NULL, zw + i, zws + i);
         else
-            FN(dot2_)(Z + i * n, M->w, M->ws, n, M->prefetch, &d, &ds);
-        zw[i] = d;
-        y += FN(keep_if_)(d > 0, v[i]);
-        y_star += FN(keep_if_)(ds > 0, vs[i]);
+            FN(dot2_)(Z + i * n, M->w, M->ws, n, M->prefetch, zw + i, zws + i);
     }
-    const T r = y - y_star;
+    const T r = FN(sum_where_positive_)(zw, v, m) - FN(sum_where_positive_)(zws, vs, m);
     *loss = (T)0.5 * r * r;
     /* list the active rows and their v_i; the list overwrites zw behind
      * the reads (active <= i) */
