@@ -393,8 +393,8 @@ STEFAST_INLINE T FN(keep_if_)(int cond, T x)
 
 /*
  * The sum over i < m of c[i] where x[i] > 0 (y = v^T sigma(Z w) from
- * x = Z w, c = v), row i into lane i mod VLEN and the lanes then folded as
- * in fold2_end_: the same additions on every read path and dispatch clone.
+ * x = Z w, c = v), row i into lane i mod VLEN and the lanes then folded by
+ * halves: the same additions on every read path and dispatch clone.
  * One sum in row order chains m additions of 3-4 cycles each, which short
  * rows in float cannot hide: against that, a sample takes 0.91-0.94x the
  * time from memory at m=32, n=64 in float, 0.99-1.01x at m=128, n=512 in
