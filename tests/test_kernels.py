@@ -285,11 +285,12 @@ def test_placement_of_z_does_not_change_any_bit(shape, dtype):
 # of up to 9 lines with w in registers; longer rows of samples of 32 KiB
 # and more compute Z^T a in the same pass; other rows, and Z not aligned
 # to its values, with unaligned loads. Here (3, 64), (2, 40) float64 and
-# (3, 64), (10, 128), (130, 128) float32 take the short-row path, (10, 128), (5, 256), (3, 88)
-# float64 and (5, 256) float32 the general aligned one, (130, 128),
-# (66, 200), (40, 256) float64 and (40, 256) float32 the one-pass one, the
-# rest unaligned loads only. (3, 88) and (66, 200) float64 have an odd
-# number of lines per row, so off a line the last pair of lines is masked.
+# (3, 64), (10, 128), (130, 128) float32 take the short-row path,
+# (10, 128), (5, 256), (3, 88) float64 and (5, 256) float32 the general
+# aligned one, (130, 128), (66, 200), (40, 256) float64 and (40, 256)
+# float32 the one-pass one, the rest unaligned loads only. (3, 88) and
+# (66, 200) float64 have an odd number of lines per row, so off a line the
+# last pair of lines is masked.
 LINE_SHAPES = [(3, 64), (2, 40), (5, 17), (10, 128), (5, 256), (3, 88), (130, 128),
                (66, 200), (40, 256)]
 
