@@ -188,11 +188,12 @@ def c_timing_builds(tmp_path_factory):
 def test_dispatch_vs_native_build(benchmark, c_timing_builds, shape, dtype):
     """The default build (runtime dispatch, runs on any x86-64) against
     -march=native, same kernel source, same run, interleaved rounds."""
-    rounds = 1 if benchmark.disabled else 5
+    rounds = 1 if benchmark.disabled else 9
     megabytes = "4" if benchmark.disabled else "64"
     times = {"default": [], "native": []}
-    for _ in range(rounds):  # interleaved, since machines drift
-        for name, exe in c_timing_builds.items():
+    builds = list(c_timing_builds.items())
+    for r in range(rounds):  # interleaved, since machines drift, in alternating order
+        for name, exe in builds if r % 2 == 0 else builds[::-1]:
             out = subprocess.run([str(exe), str(shape[0]), str(shape[1]), megabytes, dtype, "3"],
                                  check=True, capture_output=True, text=True)
             times[name].append(float(out.stdout))
