@@ -760,17 +760,17 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     if (L != NULL && edge && L->shared) L = NULL;
     T *restrict zws = zw + m; /* z.w in zw[i], z.ws in zws[i] */
     if (L != NULL && L->lines <= SMALL_LINES) {
-        /* LS: how the rows are read. In float, rows of at most 4 lines
-         * that start off a line are read where they lie, with loads that
-         * straddle two lines, not as one line more with its ends masked
-         * off: those rows are bound by arithmetic, which the extra line
-         * adds a quarter to (0.92-0.97x the time at m=32, n=64 with Z 16
-         * bytes off a line; the same bits, since only the lanes' rotation
-         * changes). In double the rows wait on memory, and loads across
-         * lines measured slower there (1.10-1.13x at m=64, n=32). */
+        /* LS: how the rows are read. Rows of at most 4 lines that start
+         * off a line are read where they lie, with loads that straddle two
+         * lines, not as one line more with its ends masked off: rows that
+         * short are bound by arithmetic, which the extra line adds a
+         * quarter or a third to. The same bits (only the lanes' rotation
+         * changes), in 0.92-0.97x the time at m=32, n=64 in float, 0.85-0.90x
+         * at m=80, n=24 and 0.95-1.00x at m=64, n=32 in double; at 5 lines
+         * it no longer paid (m=48, n=40 in double: 1.00-1.02x). */
         FN(lines_) whole;
         const FN(lines_) *LS = L;
-        if (sizeof(T) == sizeof(float) && L->shared && n / WLEN <= 4) {
+        if (L->shared && n / WLEN <= 4) {
             FN(lines_init_)(&whole, 0, n);
             LS = &whole;
         }

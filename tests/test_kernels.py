@@ -280,19 +280,19 @@ def test_placement_of_z_does_not_change_any_bit(shape, dtype):
 
 
 # Rows a whole number of cache lines long (3 or more) are read with aligned
-# loads and their lanes rotated (sample_impl.h), but float rows of up to 4
-# lines off a line, such as (3, 64) float32, are read where they lie; rows
-# of up to 9 lines with w in registers; longer rows of samples of 32 KiB
-# and more compute Z^T a in the same pass; other rows, and Z not aligned
-# to its values, with unaligned loads. Here (3, 64), (2, 40) float64 and
-# (3, 64), (10, 128), (130, 128) float32 take the short-row path,
-# (10, 128), (5, 256), (3, 88) float64 and (5, 256) float32 the general
-# aligned one, (130, 128), (66, 200), (40, 256) float64 and (40, 256)
-# float32 the one-pass one, the rest unaligned loads only. (3, 88) and
-# (66, 200) float64 have an odd number of lines per row, so off a line the
-# last pair of lines is masked.
-LINE_SHAPES = [(3, 64), (2, 40), (5, 17), (10, 128), (5, 256), (3, 88), (130, 128),
-               (66, 200), (40, 256)]
+# loads and their lanes rotated (sample_impl.h), but rows of up to 4 lines
+# off a line, such as (3, 64) float32 and (3, 24), (4, 32) float64, are
+# read where they lie; rows of up to 9 lines with w in registers; longer
+# rows of samples of 32 KiB and more compute Z^T a in the same pass; other
+# rows, and Z not aligned to its values, with unaligned loads. Here
+# (3, 64), (2, 40), (3, 24), (4, 32) float64 and (3, 64), (10, 128),
+# (130, 128) float32 take the short-row path, (10, 128), (5, 256), (3, 88)
+# float64 and (5, 256) float32 the general aligned one, (130, 128),
+# (66, 200), (40, 256) float64 and (40, 256) float32 the one-pass one, the
+# rest unaligned loads only. (3, 88) and (66, 200) float64 have an odd
+# number of lines per row, so off a line the last pair of lines is masked.
+LINE_SHAPES = [(3, 64), (2, 40), (3, 24), (4, 32), (5, 17), (10, 128), (5, 256), (3, 88),
+               (130, 128), (66, 200), (40, 256)]
 
 
 def every_placement(Z):
