@@ -16,7 +16,7 @@
  * prefetching 8-16 KiB ahead cut that by 25-35 % at m=32, n=64 (measured
  * here, Zen 5; 4 KiB gained 10-15 %, 32 KiB less than 16). Against 12 KiB,
  * 14 KiB took 0.94-0.99x the time in double (m=32, n=64; m=128, n=512;
- * m=64, n=32) and 0.97-1.01x in float; 16 KiB 0.94-1.01x.
+ * m=64, n=32) and 0.96-1.01x in float; 16 KiB 0.94-1.01x.
  */
 #define PREFETCH_BYTES 14336
 
