@@ -50,11 +50,11 @@ static const FN(lines_) *FN(lines_for_)(FN(lines_) *L, const T *Z, int64_t n)
  * two buffers of sample_onepass_ and its copy of an edge row, then the
  * per-sample scratch (work_init_ returns the pointer to free). The copies
  * and the buffers start where Z's rows start within a line, with zeros
- * around them, as dot2_lines_ requires (when L is NULL, on a line). The
- * copies also put every array
- * the inner loops touch into one small block: with w and w_star on the C
- * stack, timings were measured to swing by up to 40 % between runs, and by
- * under 10 % with the copies.
+ * around them, as dot2_lines_ requires (when L is NULL, on a line); the
+ * scratch holds z.w and z.ws (zw, 2 m), grad_v, grad_w and the row list.
+ * The copies also put every array the inner loops touch into one small
+ * block: with w and w_star on the C stack, timings were measured to swing
+ * by up to 40 % between runs, and by under 10 % with the copies.
  */
 typedef struct {
     FN(model_) model;

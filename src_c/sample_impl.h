@@ -204,8 +204,9 @@ STEFAST_INLINE FN(line_) FN(l_load_part_)(const T *p, int64_t count)
  * value `first` of the row (-offset, so 0 or negative), `lines` lines in
  * all. `shared`: the row starts off a line, and shares its first and last
  * lines with the rows before and after it; the masks keep the row's own
- * values there (all set when not shared). dot2_lines_ reads the lines as `pairs` pairs and then `rest`
- * (0 to 2) lines, the last of them masked: see there.
+ * values there (all set when not shared). dot2_lines_ reads the lines as
+ * `pairs` pairs and then `rest` (0 to 2) lines, the last of them masked:
+ * see there.
  */
 typedef struct {
     int64_t shared, first, lines, pairs, rest;
