@@ -24,9 +24,13 @@ static double pseudo(unsigned long long *state)
 
 int main(void)
 {
-    /* the last three take the one-pass Z^T a (float64; the last float32 too) */
+    /* {5, 24} to {4, 80}: rows of 3 to 5 whole lines in one dtype or both
+     * (w and ws held in registers; 8 bytes past a line, rows of up to 4
+     * lines are read where they lie); the last three take the one-pass Z^T a
+     * (float64; the last float32 too) */
     static const int shapes[][2] = {{1, 1}, {3, 7}, {5, 17}, {8, 16}, {4, 33}, {6, 63}, {2, 100},
-                                    {3, 40}, {70, 128}, {130, 128}, {40, 256}};
+                                    {3, 40}, {5, 24}, {9, 32}, {6, 48}, {7, 64}, {4, 80},
+                                    {70, 128}, {130, 128}, {40, 256}};
     unsigned long long state = 7;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int64_t m = shapes[s][0], n = shapes[s][1], B = m * n > 1000 ? 6 : 300;
