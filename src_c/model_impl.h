@@ -51,7 +51,8 @@ static const FN(lines_) *FN(lines_for_)(FN(lines_) *L, const T *Z, int64_t n)
  * per-sample scratch (work_init_ returns the pointer to free). The copies
  * and the buffers start where Z's rows start within a line, with zeros
  * around them, as dot2_lines_ requires (when L is NULL, on a line); the
- * scratch holds z.w and z.ws (zw, 2 m), grad_v, grad_w and the row list.
+ * scratch holds z.w and z.ws (zw, 2 m), grad_v, grad_w (with WLEN values
+ * of padding on either side, SAMPLE_PADDED_GW) and the row list.
  * The copies also put every array the inner loops touch into one small
  * block: with w and w_star on the C stack, timings were measured to swing
  * by up to 40 % between runs, and by under 10 % with the copies.
@@ -71,7 +72,7 @@ static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
      * LANES zeros; a whole number of lines */
     const int64_t shift = L != NULL ? (int64_t)((uintptr_t)Z % 64 / sizeof(T)) : 0;
     const int64_t region = (WLEN + n + LANES + WLEN + WLEN - 1) / WLEN * WLEN;
-    const size_t reals = (size_t)(5 * region + 2 * m + m + n);
+    const size_t reals = (size_t)(5 * region + 2 * m + m + WLEN + n + WLEN);
     const size_t bytes = reals * sizeof(T) + (size_t)m * sizeof(int64_t);
     void *block = calloc(bytes + 64 + 8, 1);
     if (block == NULL) return NULL;
@@ -82,8 +83,8 @@ static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
     memcpy(ws_copy, ws, (size_t)n * sizeof(T));
     const int onepass = L != NULL && L->lines > SMALL_LINES &&
                         m * n * (int64_t)sizeof(T) >= ONEPASS_MIN_BYTES;
-    k->zw = p + 5 * region; k->gv = k->zw + 2 * m; k->gw = k->gv + m;
-    k->idx = (int64_t *)(((uintptr_t)(k->gw + n) + 7) / 8 * 8);
+    k->zw = p + 5 * region; k->gv = k->zw + 2 * m; k->gw = k->gv + m + WLEN;
+    k->idx = (int64_t *)(((uintptr_t)(k->gw + n + WLEN) + 7) / 8 * 8);
     k->model = (FN(model_)){v, vs, w_copy, ws_copy, m, n, ste, L, onepass ? u : NULL,
                             onepass ? u_next : NULL, PREFETCH_BYTES, onepass ? edge_row : NULL};
     k->B = B;
@@ -125,7 +126,8 @@ static void FN(chunk_sum_)(const T *Z, const FN(work_) *k, int64_t b0, int64_t b
     T loss;
     memset(acc, 0, (size_t)(1 + m + n) * sizeof(double));
     for (int64_t b = b0; b < b1; b++) {
-        FN(sample_)(&M, Z + b * m * n, FN(edge_)(b, B), idx, zw, &loss, gv, gw);
+        FN(sample_)(&M, Z + b * m * n, FN(edge_)(b, B) | SAMPLE_PADDED_GW, idx, zw, &loss, gv,
+                    gw);
         acc[0] += loss;
         for (int64_t i = 0; i < m; i++) acc[1 + i] += gv[i];
         for (int64_t j = 0; j < n; j++) acc[1 + m + j] += gw[j];

@@ -511,10 +511,15 @@ STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
 }
 
 /* Store the values of line x that are columns of g (col0: the column of
- * its first value; columns outside [0, n) belong to the neighbouring rows). */
-STEFAST_INLINE void FN(store_columns_)(T *restrict g, int64_t n, int64_t col0, FN(line_) x)
+ * its first value; columns outside [0, n) belong to the neighbouring rows).
+ * padded: g has WLEN values before it and WLEN after it that may be
+ * overwritten, so the whole line is stored: the value by value copy cost,
+ * with the caller's vector reads of g that then could not be forwarded from
+ * the stores, 3-6 % of a sample at m=32, n=64, Z 16 bytes past a line. */
+STEFAST_INLINE void FN(store_columns_)(T *restrict g, int64_t n, int64_t col0, FN(line_) x,
+                                       int padded)
 {
-    if (col0 >= 0 && col0 + WLEN <= n) {
+    if (padded || (col0 >= 0 && col0 + WLEN <= n)) {
         FN(l_store_)(g + col0, x);
         return;
     }
@@ -531,7 +536,8 @@ STEFAST_INLINE void FN(store_columns_)(T *restrict g, int64_t n, int64_t col0, F
 STEFAST_INLINE void FN(combine_lines_)(const T *restrict Z, int64_t n,
                                        const int64_t *restrict idx,
                                        const T *restrict coef, int64_t count, T scale,
-                                       T *restrict g, int64_t col0, const int nlines)
+                                       T *restrict g, int64_t col0, const int nlines,
+                                       int padded)
 {
     FN(line_) acc[COMBINE_LINES];
     for (int q = 0; q < nlines; q++) acc[q] = FN(l_zero_)();
@@ -541,7 +547,7 @@ STEFAST_INLINE void FN(combine_lines_)(const T *restrict Z, int64_t n,
             acc[q] = FN(l_scale_add_)(acc[q], coef[k], FN(l_load_)(z + q * WLEN));
     }
     for (int q = 0; q < nlines; q++)
-        FN(store_columns_)(g, n, col0 + q * WLEN, FN(l_scale_)(acc[q], scale));
+        FN(store_columns_)(g, n, col0 + q * WLEN, FN(l_scale_)(acc[q], scale), padded);
 }
 
 /*
@@ -552,22 +558,24 @@ STEFAST_INLINE void FN(combine_lines_)(const T *restrict Z, int64_t n,
  * stored. Column blocks that start at column 0 cut such rows into five
  * passes over the list at m=32, n=64 in double, two of them one vector
  * wide and so bound by the latency of an add; here that is one pass (three
- * with 32-byte halves).
+ * with 32-byte halves). padded: as for store_columns_.
  */
 STEFAST_INLINE void FN(rows_combine_lines_)(const T *restrict Z, int64_t n,
                                             const int64_t *restrict idx,
                                             const T *restrict coef, int64_t count, T scale,
-                                            T *restrict g, const FN(lines_) *L)
+                                            T *restrict g, const FN(lines_) *L, int padded)
 {
     const int64_t first = L->first;
     int64_t t = 0;
     for (; t + COMBINE_LINES <= L->lines; t += COMBINE_LINES)
-        FN(combine_lines_)(Z, n, idx, coef, count, scale, g, first + t * WLEN, COMBINE_LINES);
+        FN(combine_lines_)(Z, n, idx, coef, count, scale, g, first + t * WLEN, COMBINE_LINES,
+                           padded);
     const int64_t rest = L->lines - t, col0 = first + t * WLEN;
     switch (rest) { /* rest < COMBINE_LINES */
 #define COMBINE_CASE(c)                                                                  \
     case c:                                                                              \
-        if (c < COMBINE_LINES) FN(combine_lines_)(Z, n, idx, coef, count, scale, g, col0, c); \
+        if (c < COMBINE_LINES)                                                           \
+            FN(combine_lines_)(Z, n, idx, coef, count, scale, g, col0, c, padded);        \
         break
     COMBINE_CASE(1); COMBINE_CASE(2); COMBINE_CASE(3); COMBINE_CASE(4);
     COMBINE_CASE(5); COMBINE_CASE(6); COMBINE_CASE(7); COMBINE_CASE(8);
@@ -676,9 +684,11 @@ typedef struct {
     T *edge_row;
 } FN(model_);
 
-/* sample_'s edge: Z is the first or the last sample of the batch (or both) */
+/* sample_'s edge: Z is the first or the last sample of the batch (or both);
+ * and whether grad_w is padded as store_columns_ says */
 #define SAMPLE_FIRST 1
 #define SAMPLE_LAST 2
+#define SAMPLE_PADDED_GW 4
 
 /*
  * Z^T a with a = mu'(Z w) v r is computed as r * (sum of v_i z_i over the
@@ -739,7 +749,8 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
  * grad_v (m), grad_w (n) OUT in T. edge: SAMPLE_FIRST and/or SAMPLE_LAST
  * when Z is the first or the last sample of the whole batch, whose outer
  * lines may belong to nobody (then read from a copy in one pass, or only by
- * dot2_ otherwise: samples that small are many, and the same result).
+ * dot2_ otherwise: samples that small are many, and the same result);
+ * with SAMPLE_PADDED_GW, grad_w is padded as store_columns_ says.
  *
  * Rows outside the surrogate's window are skipped in Z^T a (they add exactly
  * nothing, even when non-finite), so the second pass visits only the active
@@ -758,7 +769,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
         FN(sample_onepass_)(M, Z, edge, zw, loss, grad_v, grad_w);
         return;
     }
-    if (L != NULL && edge && L->shared) L = NULL;
+    if (L != NULL && (edge & (SAMPLE_FIRST | SAMPLE_LAST)) && L->shared) L = NULL;
     T *restrict zws = zw + m; /* z.w in zw[i], z.ws in zws[i] */
     if (L != NULL && L->lines <= SMALL_LINES) {
         /* LS: how the rows are read. Rows of at most 4 lines that start
@@ -809,7 +820,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     /* no row in the window: g = 0 exactly, even for a non-finite r */
     const T scale = active > 0 ? r : (T)1;
     if (L != NULL)
-        FN(rows_combine_lines_)(Z, n, idx, zw, active, scale, grad_w, L);
+        FN(rows_combine_lines_)(Z, n, idx, zw, active, scale, grad_w, L, edge & SAMPLE_PADDED_GW);
     else
         FN(rows_combine_)(Z, n, idx, zw, active, scale, grad_w);
 }
