@@ -807,12 +807,14 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     }
     const T r = FN(sum_where_positive_)(zw, v, m) - FN(sum_where_positive_)(zws, vs, m);
     *loss = (T)0.5 * r * r;
+    /* a loop of its own, which vectorises: the callers' vector reads of
+     * grad_v could not be forwarded from one store per value */
+    for (int64_t i = 0; i < m; i++) grad_v[i] = FN(keep_if_)(zw[i] > 0, r);
     /* list the active rows and their v_i; the list overwrites zw behind
      * the reads (active <= i) */
     int64_t active = 0;
     for (int64_t i = 0; i < m; i++) {
         const T d = zw[i];
-        grad_v[i] = FN(keep_if_)(d > 0, r);
         idx[active] = i;
         zw[active] = v[i];
         active += FN(in_window_)(d, M->ste);
