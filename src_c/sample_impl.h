@@ -744,6 +744,22 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
     for (int64_t j = 0; j < n; j++) grad_w[j] = u[j] * scale;
 }
 
+/* List the rows whose z.w (zw[i]) lies in the window and their v_i: idx
+ * and zw get them in row order, zw overwritten behind the reads (the count
+ * listed <= i). Returns the count. */
+STEFAST_INLINE int64_t FN(list_rows_)(T *restrict zw, const T *restrict v, int64_t m,
+                                      int64_t *restrict idx, const stefast_ste ste)
+{
+    int64_t active = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const T d = zw[i];
+        idx[active] = i;
+        zw[active] = v[i];
+        active += FN(in_window_)(d, ste);
+    }
+    return active;
+}
+
 /*
  * One sample: Z (m, n) IN; idx (m) scratch; zw (2 m) scratch; loss (1),
  * grad_v (m), grad_w (n) OUT in T. edge: SAMPLE_FIRST and/or SAMPLE_LAST
@@ -810,14 +826,12 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     /* a loop of its own, which vectorises: the callers' vector reads of
      * grad_v could not be forwarded from one store per value */
     for (int64_t i = 0; i < m; i++) grad_v[i] = FN(keep_if_)(zw[i] > 0, r);
-    /* list the active rows and their v_i; the list overwrites zw behind
-     * the reads (active <= i) */
     int64_t active = 0;
-    for (int64_t i = 0; i < m; i++) {
-        const T d = zw[i];
-        idx[active] = i;
-        zw[active] = v[i];
-        active += FN(in_window_)(d, M->ste);
+    switch (M->ste) { /* one loop per surrogate, none branching on it */
+    case STEFAST_STE_IDENTITY: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_IDENTITY); break;
+    case STEFAST_STE_RELU: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_RELU); break;
+    case STEFAST_STE_CLIPPED_RELU: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_CLIPPED_RELU); break;
+    default: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_HARDTANH); break;
     }
     /* no row in the window: g = 0 exactly, even for a non-finite r */
     const T scale = active > 0 ? r : (T)1;
