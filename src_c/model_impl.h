@@ -91,7 +91,7 @@ static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
     return block;
 }
 
-/* sample_'s edge flags for sample b of B */
+/* sample_'s edge flags for sample b of B (SAMPLE_FIRST, SAMPLE_LAST) */
 STEFAST_INLINE int FN(edge_)(int64_t b, int64_t B)
 {
     return (b == 0 ? SAMPLE_FIRST : 0) | (b == B - 1 ? SAMPLE_LAST : 0);

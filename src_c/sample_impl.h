@@ -686,8 +686,23 @@ typedef struct {
     T *edge_row;
 } FN(model_);
 
-/* sample_'s edge: Z is the first or the last sample of the batch (or both);
- * and whether grad_w is padded as store_columns_ says */
+/*
+ * From z.w (zw[i]) and z.ws (zw[m + i]) of every row: the residual r, which
+ * it returns, *loss = r^2 / 2 and grad_v. grad_v in a loop of its own,
+ * which vectorises: the callers' vector reads of grad_v could not be
+ * forwarded from one store per value.
+ */
+STEFAST_INLINE T FN(residual_)(const T *restrict zw, const T *restrict v, const T *restrict vs,
+                               int64_t m, T *restrict loss, T *restrict grad_v)
+{
+    const T r = FN(sum_where_positive_)(zw, v, m) - FN(sum_where_positive_)(zw + m, vs, m);
+    *loss = (T)0.5 * r * r;
+    for (int64_t i = 0; i < m; i++) grad_v[i] = FN(keep_if_)(zw[i] > 0, r);
+    return r;
+}
+
+/* sample_'s flags: Z is the first or the last sample of the batch (or
+ * both); grad_w is padded as store_columns_ says */
 #define SAMPLE_FIRST 1
 #define SAMPLE_LAST 2
 #define SAMPLE_PADDED_GW 4
@@ -711,7 +726,7 @@ typedef struct {
  * made the whole batch 0.94-1.00x as long (median 0.96x over five runs) at
  * m=128, n=512 with 123 samples, Z 16 bytes past a line.
  */
-STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z, int edge,
+STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z, int flags,
                                         T *restrict zw, T *restrict loss,
                                         T *restrict grad_v, T *restrict grad_w)
 {
@@ -725,7 +740,7 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
     for (int64_t i = 0; i < m; i++) {
         T d, ds;
         const T *z = Z + i * n;
-        if (L->shared && ((i == 0 && (edge & SAMPLE_FIRST)) || (i == m - 1 && (edge & SAMPLE_LAST)))) {
+        if (L->shared && ((i == 0 && (flags & SAMPLE_FIRST)) || (i == m - 1 && (flags & SAMPLE_LAST)))) {
             memcpy(M->edge_row, z, (size_t)n * sizeof(T));
             z = M->edge_row;
         }
@@ -739,9 +754,7 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
         u = (T *)((uintptr_t)u ^ swap);
         next = (T *)((uintptr_t)next ^ swap);
     }
-    const T r = FN(sum_where_positive_)(zw, v, m) - FN(sum_where_positive_)(zws, vs, m);
-    *loss = (T)0.5 * r * r;
-    for (int64_t i = 0; i < m; i++) grad_v[i] = FN(keep_if_)(zw[i] > 0, r);
+    const T r = FN(residual_)(zw, v, vs, m, loss, grad_v);
     const T scale = any_active ? r : (T)1; /* as in sample_ */
     for (int64_t j = 0; j < n; j++) grad_w[j] = u[j] * scale;
 }
@@ -764,7 +777,7 @@ STEFAST_INLINE int64_t FN(list_rows_)(T *restrict zw, const T *restrict v, int64
 
 /*
  * One sample: Z (m, n) IN; idx (m) scratch; zw (2 m) scratch; loss (1),
- * grad_v (m), grad_w (n) OUT in T. edge: SAMPLE_FIRST and/or SAMPLE_LAST
+ * grad_v (m), grad_w (n) OUT in T. flags: SAMPLE_FIRST and/or SAMPLE_LAST
  * when Z is the first or the last sample of the whole batch, whose outer
  * lines may belong to nobody (then read from a copy in one pass, or only by
  * dot2_ otherwise: samples that small are many, and the same result);
@@ -775,7 +788,7 @@ STEFAST_INLINE int64_t FN(list_rows_)(T *restrict zw, const T *restrict v, int64
  * rows, listed without branches first. The conditional sums are selects, not
  * branches: the signs of z.w are random and would defeat branch prediction.
  */
-STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int edge,
+STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int flags,
                                 int64_t *restrict idx, T *restrict zw,
                                 T *restrict loss, T *restrict grad_v,
                                 T *restrict grad_w)
@@ -784,10 +797,10 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     const T *restrict v = M->v, *restrict vs = M->vs;
     const FN(lines_) *L = M->lines;
     if (L != NULL && M->u != NULL) {
-        FN(sample_onepass_)(M, Z, edge, zw, loss, grad_v, grad_w);
+        FN(sample_onepass_)(M, Z, flags, zw, loss, grad_v, grad_w);
         return;
     }
-    if (L != NULL && (edge & (SAMPLE_FIRST | SAMPLE_LAST)) && L->shared) L = NULL;
+    if (L != NULL && (flags & (SAMPLE_FIRST | SAMPLE_LAST)) && L->shared) L = NULL;
     T *restrict zws = zw + m; /* z.w in zw[i], z.ws in zws[i] */
     if (L != NULL && L->lines <= SMALL_LINES) {
         /* LS: how the rows are read. Rows of at most 4 lines that start
@@ -823,11 +836,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
         else
             FN(dot2_)(Z + i * n, M->w, M->ws, n, M->prefetch, zw + i, zws + i);
     }
-    const T r = FN(sum_where_positive_)(zw, v, m) - FN(sum_where_positive_)(zws, vs, m);
-    *loss = (T)0.5 * r * r;
-    /* a loop of its own, which vectorises: the callers' vector reads of
-     * grad_v could not be forwarded from one store per value */
-    for (int64_t i = 0; i < m; i++) grad_v[i] = FN(keep_if_)(zw[i] > 0, r);
+    const T r = FN(residual_)(zw, v, vs, m, loss, grad_v);
     int64_t active = 0;
     switch (M->ste) { /* one loop per surrogate, none branching on it */
     case STEFAST_STE_IDENTITY: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_IDENTITY); break;
@@ -838,7 +847,7 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int ed
     /* no row in the window: g = 0 exactly, even for a non-finite r */
     const T scale = active > 0 ? r : (T)1;
     if (L != NULL)
-        FN(rows_combine_lines_)(Z, n, idx, zw, active, scale, grad_w, L, edge & SAMPLE_PADDED_GW);
+        FN(rows_combine_lines_)(Z, n, idx, zw, active, scale, grad_w, L, flags & SAMPLE_PADDED_GW);
     else
         FN(rows_combine_)(Z, n, idx, zw, active, scale, grad_w);
 }
