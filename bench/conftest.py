@@ -148,22 +148,38 @@ def interleaved_times(fns, rounds, warmup=1):
     return times
 
 
+def summarize(times, work):
+    """{name: median, quartiles, best, rounds, rate} of interleaved_times' output."""
+    summary = {}
+    for name, ts in times.items():
+        q1, med, q3 = np.percentile(ts, [25, 50, 75])
+        summary[name] = dict(median=med, q1=q1, q3=q3, best=min(ts), rounds=len(ts),
+                             rate_per_s=work / med)
+    return summary
+
+
 @pytest.fixture
 def interleave(benchmark):
     """interleave(fns, work, rounds=7, unit="samples"): time the callables
     of dict fns round by round, store median/q1/q3 per name in
     ``extra_info["interleaved"]`` and register one pytest-benchmark entry
-    (the first callable, one round) so the group appears in the JSON."""
+    (the first callable, one round) so the group appears in the JSON.
+
+    fns may also be a list of such dicts, one per copy of the input (same
+    names): each copy gets its rounds in turn, ``extra_info["interleaved"]``
+    pools the rounds of all copies and ``extra_info["copies"]`` keeps one
+    summary per copy."""
     def _interleave(fns, work, rounds=7, unit="samples", **extra):
         rounds = 1 if benchmark.disabled else (min(rounds, 5) if QUICK else rounds)
-        times = interleaved_times(fns, rounds, warmup=0 if benchmark.disabled else 1)
-        summary = {}
-        for name, ts in times.items():
-            q1, med, q3 = np.percentile(ts, [25, 50, 75])
-            summary[name] = dict(median=med, q1=q1, q3=q3, best=min(ts), rounds=len(ts),
-                                 rate_per_s=work / med)
+        copies = fns if isinstance(fns, list) else [fns]
+        per_copy = [interleaved_times(c, rounds, warmup=0 if benchmark.disabled else 1)
+                    for c in copies]
+        pooled = {name: [t for times in per_copy for t in times[name]] for name in copies[0]}
+        summary = summarize(pooled, work)
         benchmark.extra_info.update(interleaved=summary, work=work, unit=unit, **extra)
-        first = next(iter(fns.values()))
+        if isinstance(fns, list):
+            benchmark.extra_info["copies"] = [summarize(times, work) for times in per_copy]
+        first = next(iter(copies[0].values()))
         benchmark.pedantic(first, rounds=1, iterations=1)
         return summary
     return _interleave

@@ -226,6 +226,11 @@ def render_markdown(data, machine):
                            f"{_fmt_rate(w / s['q3'])}-{_fmt_rate(w / s['q1'])} | {ratio} | "
                            f"{s['rounds']} |")
             out.append("")
+            frac = extra.get("fraction_of_read")
+            if frac:
+                out += [f"stefast at {frac['median']:.0%} of the read ({frac['read']}), median "
+                        f"over {len(frac['per_copy'])} copies of the input "
+                        f"({min(frac['per_copy']):.0%}-{max(frac['per_copy']):.0%}).", ""]
     if not rows:
         out += ["No timed results in this JSON (was it written with --benchmark-disable?)", ""]
     return "\n".join(out)

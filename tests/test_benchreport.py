@@ -34,6 +34,12 @@ def synthetic_json(tmp_path):
          "extra_info": {"work": 100, "unit": "elements", "interleaved": {
              "stefast": {"median": 0.001, "q1": 0.0009, "q3": 0.0011, "rounds": 9},
              "reference": {"median": 0.004, "q1": 0.003, "q3": 0.005, "rounds": 9}}}},
+        {"group": "interleaved: y", "name": "f", "stats": {"median": 1.0},
+         "extra_info": {"work": 10, "unit": "samples", "interleaved": {
+             "stefast": {"median": 0.002, "q1": 0.0019, "q3": 0.0021, "rounds": 10},
+             "C read": {"median": 0.0016, "q1": 0.0015, "q3": 0.0017, "rounds": 10}},
+             "fraction_of_read": {"read": "C read", "median": 0.8,
+                                  "per_copy": [0.75, 0.8, 0.83]}}},
         {"group": "smoke", "name": "disabled", "stats": None, "extra_info": {}},
         _bench("tta", "reference", 1.0, 1000, **{"seconds_to_se_1e-3": 5000.0}),
         _bench("tta", "stefast-conditional", 0.1, 1000, **{"seconds_to_se_1e-3": 2.5}),
@@ -59,6 +65,7 @@ def test_report_from_json(tmp_path, synthetic_json):
     assert "| stefast | 100k | 90.9k-111k | 10.00x | numba-njit 2.00x | 41% |" in md
     assert "| reference | 10k |" in md and "| numba-njit | 50k |" in md
     assert "## Interleaved groups" in md and "| reference | 25k |" in md
+    assert "stefast at 80% of the read (C read), median over 3 copies of the input (75%-83%)." in md
     assert "read ns/float64 | 2.000" in md
     # time-to-accuracy groups get their own table of estimated seconds
     assert "| stefast-conditional | 2.5 | 2000x |" in md
