@@ -17,8 +17,30 @@
  * here, Zen 5; 4 KiB gained 10-15 %, 32 KiB less than 16). Against 12 KiB,
  * 14 KiB took 0.94-0.99x the time in double (m=32, n=64; m=128, n=512;
  * m=64, n=32) and 0.96-1.01x in float; 16 KiB 0.94-1.01x.
+ *
+ * A Z small enough to be in cache, as one just written usually is, is
+ * prefetched nearer: there the far prefetches cost more than they save
+ * (most likely by crowding L1, where w, w_star and Z^T a live). loss_and_grads
+ * on Z of 1-16 MB just written (in this machine's 32 MB L3) took 0.81-0.94x
+ * the time with 8 KiB at m=128, n=512, m=256, n=256 and m=4, n=1024, up to
+ * 0.94x at m=32, n=64, and 0.99-1.01x at m=8, n=16 and on rows that are
+ * not a whole number of lines (m=64, n=100; m=16, n=200 in float);
+ * 4 KiB gained as much there but lost 4-12 % on Z read cold from memory,
+ * where 8 KiB took 0.96-1.01x (slices of 0.5-16 MB of a 256 MB Z, read in
+ * turn). On 64 MB from memory 8 KiB took 1.05-1.16x, hence the far distance
+ * above IN_CACHE_BYTES, set below the 16 MB measured to leave room for
+ * CPUs with smaller caches. forward: 0.94-0.99x in cache (2-8 MB), 1.02-1.10x
+ * from memory with 8 KiB; the same rule.
  */
 #define PREFETCH_BYTES 14336
+#define PREFETCH_BYTES_IN_CACHE 8192
+#define IN_CACHE_BYTES ((int64_t)8 << 20)
+
+/* the prefetch distance for a Z of `bytes` bytes */
+STEFAST_INLINE int64_t FN(prefetch_bytes_for_)(int64_t bytes)
+{
+    return bytes <= IN_CACHE_BYTES ? PREFETCH_BYTES_IN_CACHE : PREFETCH_BYTES;
+}
 
 /*
  * How the rows of Z are read (sample_impl.h): with aligned loads when every
@@ -86,7 +108,9 @@ static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
     k->zw = p + 5 * region; k->gv = k->zw + 2 * m; k->gw = k->gv + m + WLEN;
     k->idx = (int64_t *)(((uintptr_t)(k->gw + n + WLEN) + 7) / 8 * 8);
     k->model = (FN(model_)){v, vs, w_copy, ws_copy, m, n, ste, L, onepass ? u : NULL,
-                            onepass ? u_next : NULL, PREFETCH_BYTES, onepass ? edge_row : NULL};
+                            onepass ? u_next : NULL,
+                            FN(prefetch_bytes_for_)(B * m * n * (int64_t)sizeof(T)),
+                            onepass ? edge_row : NULL};
     k->B = B;
     return block;
 }
@@ -136,12 +160,12 @@ static void FN(chunk_sum_)(const T *Z, const FN(work_) *k, int64_t b0, int64_t b
 
 STEFAST_DISPATCH
 static void FN(chunk_forward_)(const T *Z, const T *v, const T *w, int64_t b0,
-                               int64_t b1, int64_t m, int64_t n, T *y)
+                               int64_t b1, int64_t m, int64_t n, int64_t prefetch, T *y)
 {
     for (int64_t b = b0; b < b1; b++) {
         const T *Zb = Z + b * m * n;
         T s = 0;
-        for (int64_t i = 0; i < m; i++) s += FN(keep_if_)(FN(dot_)(Zb + i * n, w, n, PREFETCH_BYTES) > 0, v[i]);
+        for (int64_t i = 0; i < m; i++) s += FN(keep_if_)(FN(dot_)(Zb + i * n, w, n, prefetch) > 0, v[i]);
         y[b] = s;
     }
 }
@@ -160,10 +184,11 @@ static int FN(forward_)(const T *Z, const T *v, const T *w, int64_t B, int64_t m
     if (status != STEFAST_OK) return status;
     const int64_t chunk = stefast_chunk_size(B);
     const int64_t nchunks = (B + chunk - 1) / chunk;
+    const int64_t prefetch = FN(prefetch_bytes_for_)(B * m * n * (int64_t)sizeof(T));
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t c = 0; c < nchunks; c++) {
         const int64_t b0 = c * chunk, b1 = b0 + chunk < B ? b0 + chunk : B;
-        FN(chunk_forward_)(Z, v, w, b0, b1, m, n, y);
+        FN(chunk_forward_)(Z, v, w, b0, b1, m, n, prefetch, y);
     }
     return STEFAST_OK;
 }
