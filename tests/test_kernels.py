@@ -253,6 +253,24 @@ def test_thread_count_does_not_change_any_bit(dtype):
                 assert np.array_equal(a, b)  # bitwise, not approximately
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(32, 64), (40, 256)], ids=str)
+def test_prefetch_distance_does_not_change_any_bit(shape, dtype):
+    """A Z of more than 8 MiB is prefetched farther ahead than a smaller one
+    (model_impl.h); the samples of a larger Z and of a smaller slice of it
+    must come out the same to the bit (two-pass and one-pass shapes)."""
+    rng = np.random.default_rng(10)
+    m, n = shape
+    B = (9 << 20) // (m * n * np.dtype(dtype).itemsize) + 1
+    Z, v, w, v_star, w_star = model_problem(rng, B, m, n, dtype=dtype)
+    assert Z.nbytes > 8 << 20 and Z[:16].nbytes < 8 << 20
+    whole = stefast.loss_and_grads(Z, v, w, v_star, w_star, reduce="none")
+    part = stefast.loss_and_grads(Z[:16], v, w, v_star, w_star, reduce="none")
+    for a, b in zip(whole, part):
+        assert np.array_equal(a[:16], b)
+    assert np.array_equal(stefast.forward(Z, v, w)[:16], stefast.forward(Z[:16], v, w))
+
+
 def placed(a, offset):
     """A copy of a that starts offset bytes past a 64-byte boundary."""
     buf = np.empty(a.nbytes + 128, dtype=np.uint8)
