@@ -21,14 +21,14 @@
  * A Z small enough to be in cache, as one just written usually is, is
  * prefetched nearer: there the far prefetches cost more than they save.
  * loss_and_grads on Z of 1-16 MB just written (in this machine's 32 MB L3)
- * took 0.81-0.94x the time with 8 KiB at m=128, n=512, m=256, n=256 and m=4,
- * n=1024, up to 0.94x at m=32, n=64, and 0.99-1.01x at m=8, n=16 and on rows
+ * took 0.81-0.97x the time with 8 KiB at m=128, n=512, m=256, n=256 and m=4,
+ * n=1024, 0.94-1.01x at m=32, n=64, and 0.99-1.01x at m=8, n=16 and on rows
  * that are not a whole number of lines (m=64, n=100; m=16, n=200 in float);
- * 4 KiB gained as much there but lost 4-12 % on Z read cold from memory,
+ * 4 KiB gained as much there but lost up to 12 % on Z read cold from memory,
  * where 8 KiB took 0.96-1.01x (slices of 0.5-16 MB of a 256 MB Z, read in
  * turn). On 64 MB from memory 8 KiB took 1.05-1.16x, hence the far distance
  * above IN_CACHE_BYTES, set below the 16 MB measured to leave room for CPUs
- * with smaller caches. forward: 0.94-0.99x in cache (2-8 MB), 1.02-1.10x
+ * with smaller caches. forward: 0.94-0.99x in cache (2-8 MB), 1.02-1.11x
  * from memory with 8 KiB; the same rule.
  */
 #define PREFETCH_BYTES 14336
