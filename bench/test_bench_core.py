@@ -110,8 +110,8 @@ def test_fraction_of_read_bandwidth(benchmark, interleave, c_read, shape, dtype,
     m, n = shape
     Z0, v, w, v_star, w_star = problem(m, n, dtype)
     count = 1 if benchmark.disabled else (2 if QUICK else FRACTION_COPIES)
-    copies = [Z0 if placement == "numpy" else copy_placed(Z0, placement)]
-    copies += [copy_placed(Z0, placement) for _ in range(count - 1)]
+    copies = [Z0] if placement == "numpy" else []
+    copies += [copy_placed(Z0, placement) for _ in range(count - len(copies))]
     offsets = sorted({Z.ctypes.data % 64 for Z in copies})
 
     def timed(Z):
@@ -123,7 +123,7 @@ def test_fraction_of_read_bandwidth(benchmark, interleave, c_read, shape, dtype,
                        f"vs one-pass read, Z {placement}")
     summary = interleave([timed(Z) for Z in copies], work=Z0.shape[0],
                          rounds=9, study="fraction of read bandwidth",
-                         placement=placement, offset=offsets[0])
+                         placement=placement, offsets=offsets)
     if benchmark.disabled:
         return
     fast = summary.pop("stefast")

@@ -237,7 +237,7 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
         grad_v = np.empty((B, m), dtype=dt)
         grad_w = np.empty((B, n), dtype=dt)
         _LOSS_AND_GRADS[dt](*args, loss, grad_v.reshape(-1), grad_w.reshape(-1),
-                             B, m, n, code, threads)
+                            B, m, n, code, threads)
         if single:
             return LossAndGrads(loss[0], grad_v[0], grad_w[0])
         return LossAndGrads(loss, grad_v, grad_w)
