@@ -3,10 +3,12 @@ quantized two-layer networks (Yin et al., ICLR 2019), C kernels behind a
 NumPy-compatible API.
 
 Layers, top to bottom:
-    stefast/<topic>.py      public API, validation (stefast._validation)
+    stefast/<topic>.py      public API (kernels, analytic, montecarlo, descent,
+                            quantized); argument checks in stefast._validation
     stefast/_core.pyx       the one thin Cython layer (dtype dispatch, GIL release)
     src_c/*.c, stefast.h    plain C kernels
     stefast/reference.py    slow NumPy twins of every fast function
+    stefast/experiments/    the paper's experiments (stefast reproduce, table1)
 """
 
 from stefast._validation import STES
@@ -29,3 +31,15 @@ from stefast.montecarlo import MCEstimate, monte_carlo, standard_normals
 from stefast.descent import Trajectory, coarse_gradient_descent
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "STES", "LossAndGrads", "binarize", "forward", "loss_and_grads", "sign", "ste_grad",
+    "CriticalPoints", "PopulationGrad", "STEReport", "angle", "coarse_grad_cosine",
+    "coarse_grad_inner", "critical_points", "expected_coarse_grad",
+    "identity_spurious_grad_norm", "is_critical", "population_grad", "population_loss",
+    "ste_report",
+    "QuantizedReluGrad", "optimal_alpha", "quantized_relu", "quantized_relu_grad",
+    "quantized_ste",
+    "MCEstimate", "monte_carlo", "standard_normals",
+    "Trajectory", "coarse_gradient_descent",
+]

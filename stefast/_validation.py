@@ -76,18 +76,19 @@ def check_same_shape(a, a_name, b, b_name):
         )
 
 
+def check_choice(value, name, choices):
+    """value must be one of the strings in choices."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
 def check_ste(ste):
-    if not isinstance(ste, str) or ste not in STES:
-        raise ValueError(f"ste must be one of {', '.join(map(repr, STES))}; got {ste!r}")
-    return ste
+    return check_choice(ste, "ste", STES)
 
 
 def check_reduce(reduce):
-    if not isinstance(reduce, str) or reduce not in REDUCTIONS:
-        raise ValueError(
-            f"reduce must be one of {', '.join(map(repr, REDUCTIONS))}; got {reduce!r}"
-        )
-    return reduce
+    return check_choice(reduce, "reduce", REDUCTIONS)
 
 
 # read once: os.cpu_count() reads a file under /sys on every call (5 us,
@@ -161,6 +162,37 @@ def check_out(out, shape, dtype, name="out"):
     return out
 
 
+def _same_view(a, b):
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.strides == b.strides and a.shape == b.shape)
+
+
+def output_buffer(out, shape, dtype, inputs=(), name="out"):
+    """(buffer, out): a C-contiguous array to write a result into, and out checked.
+
+    The buffer is out itself when out is C-contiguous and either shares no
+    memory with the arrays the kernel reads or is exactly one of them (an
+    elementwise kernel reads each element before it writes it). Otherwise
+    (out is None, strided, or overlapping an input at an offset) it is a new
+    array, which ``finish`` copies into out, as NumPy's ufuncs do.
+    """
+    if out is None:
+        return np.empty(shape, dtype=dtype), None
+    check_out(out, shape, dtype, name)
+    if out.flags.c_contiguous and all(
+            _same_view(out, a) or not np.may_share_memory(out, a) for a in inputs):
+        return out, out
+    return np.empty(shape, dtype=dtype), out
+
+
+def finish(buffer, out):
+    """What a function with an out= argument returns once buffer holds the result."""
+    if out is None or buffer is out:
+        return buffer
+    out[...] = buffer
+    return out
+
+
 def deliver(result, out, name="out"):
     """Return result, or copy it into a validated out and return out."""
     if out is None:
@@ -168,9 +200,6 @@ def deliver(result, out, name="out"):
     check_out(out, result.shape, result.dtype, name)
     out[...] = result
     return out
-
-
-# ---- population analysis (stefast.analytic) ----
 
 
 def as_batched_vectors(*named, same_length=()):
@@ -203,6 +232,16 @@ def as_batched_vectors(*named, same_length=()):
             "the vector, every axis before it must broadcast"
         ) from None
     return tuple(np.broadcast_to(a, batch + a.shape[-1:]) for a in arrays.values())
+
+
+def check_population_inputs(v, w, v_star, w_star):
+    """float64 v, w, v_star, w_star broadcast to one batch shape; w_star nonzero."""
+    v, w, v_star, w_star = as_batched_vectors(
+        ("v", v), ("w", w), ("v_star", v_star), ("w_star", w_star),
+        same_length=(("v", "v_star"), ("w", "w_star")),
+    )
+    check_nonzero_vectors(w_star, "w_star")
+    return v, w, v_star, w_star
 
 
 def check_nonzero_vectors(a, name):
@@ -245,16 +284,6 @@ def check_nonnegative_float(value, name):
     if not (x >= 0 and np.isfinite(x)):
         raise ValueError(f"{name} must be a finite number >= 0, got {x}")
     return x
-
-
-# ---- Monte Carlo (stefast.montecarlo) ----
-
-
-def check_choice(value, name, choices):
-    """value must be one of the strings in choices."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
 
 
 def check_float_dtype(dtype, name="dtype"):

@@ -1,33 +1,20 @@
-"""Population analysis of the two-layer binarized model (MATH.md sections 3-6).
+"""Population analysis of the two-layer binarized model (docs/math.rst,
+sections "Population loss" to "Critical points").
 
 Everything here is an exact expectation over Gaussian inputs ``Z``, in
-float64, with no sampling. The module is organised around one observation:
-the expected coarse gradient of *any* straight-through estimator mu' lies in
-span{w_hat, e_perp} and depends on the surrogate only through four numbers
-that are functions of ``s = ||w||`` and ``theta`` alone (g ~ N(0, 1)):
-
-    A1 = E[g mu'(s g) 1[g > 0]]              (the "A" of MATH.md section 5)
-    B1 = E[g mu'(s g)]                        (the "B")
-    c1 = E[x mu'(s x) 1[x cos t + y sin t > 0]]   (w_hat part of "C")
-    c2 = E[y mu'(s x) 1[x cos t + y sin t > 0]]   (e_perp part of "C")
-
-with (x, y) independent standard normals. ``_coefficients`` computes them,
-by closed forms for the named STEs and by 1-D quadrature for a callable, and
-``_assemble`` turns them into the vector
-
-    E[g_mu] = (|v|^2 A1 + ((1'v)^2 - |v|^2) B1/2 - (v'v*) c1
-               - ((1'v)(1'v*) - v'v*) B1/2) w_hat  -  (v'v*) c2 e_perp.
-
-The paper's Lemma 4 (relu), Lemma 9 (identity) and the Phi-form of Lemma 7
-(clipped_relu) are the special cases listed in ``_named_coefficients``; the
-tests check each against the paper's own formula and against Monte Carlo.
+float64, with no sampling. The expected coarse gradient of any surrogate
+lies in span{w_hat, e_perp} and depends on the surrogate only through four
+coefficients of ``|w|`` and theta; ``stefast._formulas`` computes them (closed
+forms for the named STEs, quadrature for a callable) and assembles the
+vector. The paper's Lemma 4 (relu), Lemma 9 (identity) and Lemma 7
+(clipped_relu) are special cases; the tests check each against the paper's
+own formula and against Monte Carlo.
 
 Conventions (also stated in the docstrings):
 
 * ``theta`` is computed as ``2 atan2(|w_hat - w*_hat|, |w_hat + w*_hat|)``,
-  accurate near 0 and pi and never NaN. Angles within ``32 eps sqrt(n)`` of
-  0 or pi (rounding noise of the normalisation) are snapped to exactly 0 or
-  pi, where ``e_perp`` does not exist and its coefficient is dropped.
+  accurate near 0 and pi and never NaN, and snapped to exactly 0 or pi within
+  rounding (``stefast._geometry``), where ``e_perp`` does not exist.
 * At theta in {0, pi} (always the case for n = 1) ``df/dw`` does not exist;
   ``population_grad`` returns zeros there.
 * ``w = 0`` is the model with ``Zw = 0``: sigma(0) = 0 so the prediction is 0,
@@ -41,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from scipy import integrate, special
 
+from stefast import _formulas as fm
 from stefast import _validation as val
+from stefast._geometry import PHI0, dot, geometry, norm, unit_geometry
 
 __all__ = [
     "PopulationGrad",
@@ -62,14 +50,6 @@ __all__ = [
     "ste_report",
 ]
 
-_PHI0 = 1.0 / math.sqrt(2.0 * math.pi)  # phi(0)
-_SQRT_HALF = math.sqrt(0.5)
-_SNAP_EPS = 32.0 * float(np.finfo(np.float64).eps)  # angles this close (x sqrt(n)) to 0, pi snap
-
-
-def _phi(x):
-    return _PHI0 * np.exp(-0.5 * np.square(x))
-
 
 class PopulationGrad(NamedTuple):
     """A pair (grad_v, grad_w) of population gradients, shapes (..., m), (..., n)."""
@@ -79,69 +59,17 @@ class PopulationGrad(NamedTuple):
 
 
 # --------------------------------------------------------------------------
-# inputs and geometry
+# one point in Python floats
 # --------------------------------------------------------------------------
-
-
-def _model_inputs(v, w, v_star, w_star):
-    """float64 arrays broadcast to one batch shape, plus that batch shape."""
-    v, w, v_star, w_star = val.as_batched_vectors(
-        ("v", v), ("w", w), ("v_star", v_star), ("w_star", w_star),
-        same_length=(("v", "v_star"), ("w", "w_star")),
-    )
-    val.check_nonzero_vectors(w_star, "w_star")
-    return v, w, v_star, w_star
-
-
-def _norm(x):
-    return np.sqrt(np.einsum("...i,...i->...", x, x))
-
-
-def _dot(x, y):
-    return np.einsum("...i,...i->...", x, y)
-
-
-class _Geometry(NamedTuple):
-    s: np.ndarray  # ||w||
-    w_hat: np.ndarray  # w / ||w||, 0 where w = 0
-    w_star_hat: np.ndarray
-    theta: np.ndarray  # in [0, pi]; 0 where w = 0 (unused there)
-    cos: np.ndarray
-    sin: np.ndarray  # exactly 0 at snapped angles
-    e_perp: np.ndarray  # unit, orthogonal to w_hat; 0 where sin = 0
-    zero_w: np.ndarray  # bool, w == 0
-
-
-def _geometry(w, w_star):
-    n = w.shape[-1]
-    s = _norm(w)
-    zero_w = s == 0
-    w_hat = w / np.where(zero_w, 1.0, s)[..., None]
-    w_star_hat = w_star / _norm(w_star)[..., None]
-    # Kahan's angle formula: accurate at 0 and pi where arccos loses half the digits
-    theta = 2.0 * np.arctan2(_norm(w_hat - w_star_hat), _norm(w_hat + w_star_hat))
-    snap = _SNAP_EPS * math.sqrt(n)
-    theta = np.where(theta <= snap, 0.0, np.where(theta >= np.pi - snap, np.pi, theta))
-    theta = np.where(zero_w, 0.0, theta)
-    on_axis = (theta == 0.0) | (theta == np.pi)
-    cos = np.where(theta == 0.0, 1.0, np.where(theta == np.pi, -1.0, np.cos(theta)))
-    sin = np.where(on_axis, 0.0, np.sin(theta))
-    p = w_star_hat - _dot(w_hat, w_star_hat)[..., None] * w_hat
-    p_norm = _norm(p)
-    good = ~on_axis & (p_norm > 0)
-    e_perp = np.where(good[..., None], p / np.where(good, p_norm, 1.0)[..., None], 0.0)
-    return _Geometry(s, w_hat, w_star_hat, theta, cos, sin, e_perp, zero_w)
 
 
 class _Point:
     """One point, four small 1-d float64 arrays, in Python floats.
 
     The vectorised path costs ~100 us per call in NumPy overhead, whatever the
-    size; this twin of ``_model_inputs`` + ``_geometry`` brings one point to
-    about 14 us (measured at m = 5, n = 8). The formulas themselves
-    (``_loss_formula``, ``_named_formula``, ``_coarse_formula``) are shared
-    with the array path,
-    and the tests check the two paths agree.
+    size; this twin of the validation and ``_geometry.geometry`` handles one
+    point in Python floats. The formulas themselves (``stefast._formulas``)
+    are shared with the array path, and the tests check the two paths agree.
     """
 
     _MAX_LEN = 64
@@ -167,7 +95,7 @@ class _Point:
 
     def _summaries(self, ws_norm):
         v, vs, w = self.v, self.v_star, self.w
-        mul, sub, add = operator.mul, operator.sub, operator.add
+        mul, sub = operator.mul, operator.sub
         self.nv2 = sum(map(mul, v, v))
         self.vs2 = sum(map(mul, vs, vs))
         self.vvs = sum(map(mul, v, vs))
@@ -179,27 +107,11 @@ class _Point:
         if not math.isfinite(s):
             return False  # |w|^2 overflows: leave it to the general path
         self.s, self.zero_w = s, s == 0.0
-        self.theta, self.cos, self.sin, self.w_hat, self.e_perp = 0.0, 1.0, 0.0, None, None
         if self.zero_w:
+            self.theta, self.cos, self.sin, self.w_hat, self.e_perp = 0.0, 1.0, 0.0, None, None
             return True
-        wh = self.w_hat = [x / s for x in w]
-        dm = list(map(sub, wh, wsh))
-        dp = list(map(add, wh, wsh))
-        # Kahan's angle, snapped as in _geometry
-        theta = 2.0 * math.atan2(math.sqrt(sum(map(mul, dm, dm))), math.sqrt(sum(map(mul, dp, dp))))
-        snap = _SNAP_EPS * math.sqrt(len(w))
-        theta = 0.0 if theta <= snap else math.pi if theta >= math.pi - snap else theta
-        self.theta = theta
-        if theta == math.pi:
-            self.cos = -1.0
-        if theta in (0.0, math.pi):
-            return True
-        self.cos, self.sin = math.cos(theta), math.sin(theta)
-        c = sum(map(mul, wh, wsh))
-        p = [y - c * x for x, y in zip(wh, wsh)]
-        pn = math.sqrt(sum(map(mul, p, p)))
-        if pn > 0:
-            self.e_perp = [x / pn for x in p]
+        self.w_hat = [x / s for x in w]
+        self.theta, self.cos, self.sin, self.e_perp = unit_geometry(self.w_hat, wsh, len(w))
         return True
 
     def grad_v(self):
@@ -249,7 +161,7 @@ def angle(w, w_star):
     w, w_star = val.as_batched_vectors(("w", w), ("w_star", w_star), same_length=(("w", "w_star"),))
     val.check_nonzero_vectors(w, "w")
     val.check_nonzero_vectors(w_star, "w_star")
-    return _geometry(w, w_star).theta[()]
+    return geometry(w, w_star).theta[()]
 
 
 # --------------------------------------------------------------------------
@@ -285,21 +197,15 @@ def population_loss(v, w, v_star, w_star):
     """
     pt = _Point.from_arrays(v, w, v_star, w_star)
     if pt is not None:
-        return _loss_formula(pt.dd, pt.od, pt.theta, pt.vvs, pt.vs2, pt.os_, pt.zero_w)
-    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
-    geo = _geometry(w, w_star)
+        return fm.loss_formula(pt.dd, pt.od, pt.theta, pt.vvs, pt.vs2, pt.os_, pt.zero_w)
+    v, w, v_star, w_star = val.check_population_inputs(v, w, v_star, w_star)
+    geo = geometry(w, w_star)
     d = v - v_star
-    f = _loss_formula(_dot(d, d), d.sum(-1), geo.theta, _dot(v, v_star),
-                      _dot(v_star, v_star), v_star.sum(-1), False)
-    f0 = _loss_formula(0.0, 0.0, 0.0, 0.0, _dot(v_star, v_star), v_star.sum(-1), True)
+    f = fm.loss_formula(dot(d, d), d.sum(-1), geo.theta, dot(v, v_star),
+                      dot(v_star, v_star), v_star.sum(-1), False)
+    f0 = fm.loss_formula(0.0, 0.0, 0.0, 0.0, dot(v_star, v_star), v_star.sum(-1), True)
     return np.where(geo.zero_w, f0, f)[()]
 
-
-def _loss_formula(dd, od, theta, vvs, vs2, os_, zero_w):
-    """Lemma 1 from scalar summaries: d = v - v*, dd = |d|^2, od = 1'd, os_ = 1'v*."""
-    if zero_w is True:
-        return (vs2 + os_ * os_) / 8.0
-    return (dd + od * od) / 8.0 + theta * vvs / (2.0 * math.pi)
 
 
 def _grad_v(v, v_star, geo):
@@ -312,7 +218,7 @@ def _grad_v(v, v_star, geo):
 def _grad_w(v, v_star, geo):
     """df/dw = -(v'v*) / (2 pi |w|) e_perp; 0 where e_perp is undefined."""
     s = np.where(geo.zero_w, 1.0, geo.s)
-    coef = -_dot(v, v_star) / (2.0 * np.pi * s)
+    coef = -dot(v, v_star) / (2.0 * np.pi * s)
     # e_perp = 0 at theta in {0, pi} and w = 0; + 0.0 turns -0.0 into 0.0
     return coef[..., None] * geo.e_perp + 0.0
 
@@ -345,8 +251,8 @@ def population_grad(v, w, v_star, w_star):
     if pt is not None:
         coef_p = 0.0 if pt.zero_w else -pt.vvs / (2.0 * math.pi * pt.s)
         return PopulationGrad(pt.grad_v(), pt.grad_w(0.0, coef_p))
-    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
-    geo = _geometry(w, w_star)
+    v, w, v_star, w_star = val.check_population_inputs(v, w, v_star, w_star)
+    geo = geometry(w, w_star)
     return PopulationGrad(_grad_v(v, v_star, geo), _grad_w(v, v_star, geo))
 
 
@@ -355,195 +261,6 @@ def population_grad(v, w, v_star, w_star):
 # --------------------------------------------------------------------------
 
 
-class _Coefficients(NamedTuple):
-    A1: np.ndarray
-    B1: np.ndarray
-    c1: np.ndarray
-    c2: np.ndarray
-    mu0: float  # mu'(0), for w = 0
-
-
-def _window_terms(s, geo):
-    """phi(a), Phi(a cot theta), Phi(a / sin theta) - 1/2 with a = 1/s, and their limits."""
-    a = 1.0 / np.where(geo.zero_w, 1.0, s)
-    on_axis = geo.sin == 0.0
-    sin = np.where(on_axis, 1.0, geo.sin)
-    # sin -> 0+: a cot theta -> +inf (theta = 0) or -inf (theta = pi); a / sin -> +inf
-    Phi_cot = np.where(on_axis, np.where(geo.cos > 0, 1.0, 0.0), special.ndtr(a * geo.cos / sin))
-    half_erf = np.where(on_axis, 0.5, 0.5 * special.erf(_SQRT_HALF * a / sin))
-    return _phi(a), Phi_cot, half_erf
-
-
-def _window_terms_scalar(s, cos, sin):
-    """_window_terms for one point with s > 0 (Python floats)."""
-    a = 1.0 / s
-    phi_a = _PHI0 * math.exp(-0.5 * a * a)
-    if sin == 0.0:
-        return phi_a, (1.0 if cos > 0 else 0.0), 0.5
-    return phi_a, 0.5 * math.erfc(-_SQRT_HALF * a * cos / sin), 0.5 * math.erf(_SQRT_HALF * a / sin)
-
-
-def _named_formula(ste, cos, sin, window):
-    """(A1, B1, c1, c2, mu'(0)) of a named STE; floats or arrays alike."""
-    if ste == "identity":
-        # C = phi(0) w*_hat: Lemma 9, E[g] = (|v|^2 w_hat - (v'v*) w*_hat) / sqrt(2 pi)
-        return _PHI0, 0.0, _PHI0 * cos, _PHI0 * sin, 1.0
-    if ste == "relu":
-        # C = (w_hat + w*_hat) / (2 sqrt(2 pi)) = cos(theta/2) u / sqrt(2 pi): Lemma 4
-        return _PHI0, _PHI0, _PHI0 * (1.0 + cos) / 2.0, _PHI0 * sin / 2.0, 0.0
-    phi_a, Phi_cot, half_erf = window()
-    A1 = _PHI0 - phi_a
-    if ste == "clipped_relu":
-        # MATH.md section 5: E1, E2 (integration by parts of Lemma 7's p, q, xi)
-        E1 = _PHI0 / 2.0 - phi_a * Phi_cot + cos * _PHI0 * half_erf
-        E2 = sin * _PHI0 * half_erf
-        return A1, A1, E1, E2, 0.0
-    if ste == "hardtanh":
-        # mu' = 1[|x| <= 1] is even, so B1 = 0; same integration by parts over [-a, a]
-        H1 = phi_a * (1.0 - 2.0 * Phi_cot) + 2.0 * cos * _PHI0 * half_erf
-        H2 = 2.0 * sin * _PHI0 * half_erf
-        return A1, 0.0, H1, H2, 1.0
-    raise AssertionError(ste)  # validated before
-
-
-def _named_coefficients(ste, geo):
-    A1, B1, c1, c2, mu0 = _named_formula(ste, geo.cos, geo.sin, lambda: _window_terms(geo.s, geo))
-    return _Coefficients(*np.broadcast_arrays(A1, B1, c1, c2, geo.theta)[:4], mu0)
-
-
-class _Surrogate:
-    """A user's vectorised mu'(x), checked once, with its breakpoints."""
-
-    _LIMIT = 40.0  # phi(40) underflows: the integrands vanish beyond +-40
-    _SPLITS = (-40.0, -4.0, 0.0, 4.0, 40.0)
-    _QUAD = dict(epsabs=1e-15, epsrel=1e-12, limit=200)
-
-    def __init__(self, fn, breakpoints):
-        self.fn = fn
-        self.name = getattr(fn, "__name__", type(fn).__name__)
-        self.breakpoints = breakpoints
-        probe = np.concatenate([[-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0], breakpoints])
-        val.check_surrogate_values(self._call(probe), probe.shape)
-        self.mu0 = float(self._call(np.zeros(1))[0])
-
-    def _call(self, x):
-        try:
-            return np.asarray(self.fn(x))
-        except Exception as exc:  # report which argument failed, keep the cause
-            raise TypeError(
-                f"ste callable failed on a float64 array of shape {x.shape}: {exc!r}; "
-                "a callable ste must map an array x to mu'(x) of the same shape"
-            ) from exc
-
-    def scalar(self, x):
-        return float(self.fn(np.array([x]))[0])
-
-    def _integral(self, f, scale):
-        """Integral of f over (-L, L), split at 0, +-4 and the breakpoints / scale."""
-        pts = set(self._SPLITS)
-        if scale > 0:
-            pts.update(float(p) / scale for p in self.breakpoints
-                       if abs(p) < self._LIMIT * scale)
-        pts = sorted(pts)
-        parts = [integrate.quad(f, lo, hi, **self._QUAD)[0] for lo, hi in zip(pts[:-1], pts[1:])]
-        neg = sum(r for r, hi in zip(parts, pts[1:]) if hi <= 0.0)
-        pos = sum(r for r, lo in zip(parts, pts[:-1]) if lo >= 0.0)
-        return neg, pos
-
-    def coefficients(self, s, theta):
-        """(A1, B1, c1, c2) at one (s > 0, theta) by quadrature."""
-        mu = self.scalar
-        cos = -1.0 if theta == np.pi else math.cos(theta)
-        sin = 0.0 if theta in (0.0, np.pi) else math.sin(theta)
-        neg, A1 = self._integral(lambda x: x * _PHI0 * math.exp(-0.5 * x * x) * mu(s * x), s)
-        B1 = neg + A1
-        if sin == 0.0:
-            c2 = 0.0
-        else:
-            # c2 = int phi(x) phi(x cot) mu'(s x) dx; x = t sin removes the spike at 0
-            neg2, pos2 = self._integral(
-                lambda t: _PHI0 * math.exp(-0.5 * t * t) * mu(s * sin * t), s * sin)
-            c2 = sin * _PHI0 * (neg2 + pos2)
-        if sin == 0.0:
-            c1 = A1 if cos > 0 else B1 - A1  # Phi(x cot) -> 1[x > 0] or 1[x < 0]
-        elif abs(cos) >= _SQRT_HALF:
-            # near 0 or pi Phi(x cot) is a step of width |tan|: integrate the step
-            # exactly and the remainder after x = u |tan|, which is smooth in u
-            tn = sin / abs(cos)
-            neg3, pos3 = self._integral(
-                lambda u: abs(u) * math.exp(-0.5 * (u * tn) ** 2) * _PHI0
-                * special.ndtr(-abs(u)) * mu(s * tn * u), s * tn)
-            base = A1 if cos > 0 else B1 - A1
-            c1 = base - math.copysign(tn * tn, cos) * (neg3 + pos3)
-        else:
-            cot = cos / sin
-            neg4, pos4 = self._integral(
-                lambda x: x * _PHI0 * math.exp(-0.5 * x * x) * special.ndtr(x * cot)
-                * mu(s * x), s)
-            c1 = neg4 + pos4
-        return A1, B1, c1, c2
-
-
-def _surrogate_coefficients(sur, geo):
-    s = geo.s.reshape(-1)
-    theta = geo.theta.reshape(-1)
-    keys = np.stack([s, theta], axis=-1)
-    # the coefficients depend on (|w|, theta) only: integrate once per distinct pair
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    table = np.zeros((len(uniq), 4))
-    for i, (si, ti) in enumerate(uniq):
-        if si > 0:
-            table[i] = sur.coefficients(float(si), float(ti))
-    out = table[inverse.reshape(-1)].reshape(geo.theta.shape + (4,))
-    return _Coefficients(*np.moveaxis(out, -1, 0), sur.mu0)
-
-
-def _resolve_ste(ste, breakpoints):
-    """A named STE string, or a _Surrogate for a callable."""
-    if isinstance(ste, str):
-        val.check_ste(ste)
-        if breakpoints is not None:
-            raise ValueError(f"breakpoints is only used with a callable ste, not with ste={ste!r}")
-        return ste
-    if not callable(ste):
-        raise TypeError(
-            f"ste must be one of {', '.join(map(repr, val.STES))} or a callable mu'(x); "
-            f"got {type(ste).__name__}"
-        )
-    if breakpoints is None:
-        breakpoints = getattr(ste, "breakpoints", ())
-    return _Surrogate(ste, val.check_breakpoints(breakpoints))
-
-
-def _coefficients(ste, geo):
-    if isinstance(ste, str):
-        return _named_coefficients(ste, geo)
-    return _surrogate_coefficients(ste, geo)
-
-
-def _coarse_formula(nv2, ov, os_, vvs, A1, B1, c1, c2):
-    """E[g_mu] = coef_w w_hat + coef_p e_perp (MATH.md section 5, general formula)."""
-    coef_w = nv2 * A1 + (ov * ov - nv2) * B1 / 2.0 - vvs * c1 - (ov * os_ - vvs) * B1 / 2.0
-    return coef_w, -vvs * c2
-
-
-def _assemble(v, v_star, geo, co):
-    """E[g_mu] from the four coefficients."""
-    vvs = _dot(v, v_star)
-    coef_w, coef_p = _coarse_formula(_dot(v, v), v.sum(-1), v_star.sum(-1), vvs,
-                                     co.A1, co.B1, co.c1, co.c2)
-    g = coef_w[..., None] * geo.w_hat + coef_p[..., None] * geo.e_perp
-    # w = 0: Zw = 0, r = -y*, so E[g] = mu'(0) sum_i v_i E[z_i r] = -mu'(0)(v'v*) phi(0) w*_hat
-    g0 = (-co.mu0 * _PHI0 * vvs)[..., None] * geo.w_star_hat
-    return np.where(geo.zero_w[..., None], g0, g)
-
-
-def _expected(v, w, v_star, w_star, ste, breakpoints):
-    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
-    sur = _resolve_ste(ste, breakpoints)
-    geo = _geometry(w, w_star)
-    gw = _assemble(v, v_star, geo, _coefficients(sur, geo))
-    return v, v_star, geo, gw
 
 
 def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
@@ -610,12 +327,12 @@ def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
         if pt is not None and ste in val.STES:
             if pt.zero_w:
                 mu0 = 1.0 if ste in ("identity", "hardtanh") else 0.0
-                return PopulationGrad(pt.grad_v(), pt.grad_w(0.0, 0.0, -mu0 * _PHI0 * pt.vvs))
-            A1, B1, c1, c2, _ = _named_formula(
-                ste, pt.cos, pt.sin, lambda: _window_terms_scalar(pt.s, pt.cos, pt.sin))
-            coef_w, coef_p = _coarse_formula(pt.nv2, pt.ov, pt.os_, pt.vvs, A1, B1, c1, c2)
+                return PopulationGrad(pt.grad_v(), pt.grad_w(0.0, 0.0, -mu0 * PHI0 * pt.vvs))
+            A1, B1, c1, c2, _ = fm.named_formula(
+                ste, pt.cos, pt.sin, lambda: fm.window_terms_scalar(pt.s, pt.cos, pt.sin))
+            coef_w, coef_p = fm.coarse_formula(pt.nv2, pt.ov, pt.os_, pt.vvs, A1, B1, c1, c2)
             return PopulationGrad(pt.grad_v(), pt.grad_w(coef_w, coef_p))
-    v, v_star, geo, gw = _expected(v, w, v_star, w_star, ste, breakpoints)
+    v, v_star, geo, gw = fm.expected(v, w, v_star, w_star, ste, breakpoints)
     return PopulationGrad(_grad_v(v, v_star, geo), gw)
 
 
@@ -652,8 +369,8 @@ def coarse_grad_inner(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     >>> bool(np.isclose(x, 9 / (2 * (2 * np.pi) ** 1.5)))
     True
     """
-    v, v_star, geo, gw = _expected(v, w, v_star, w_star, ste, breakpoints)
-    return _dot(gw, _grad_w(v, v_star, geo))[()]
+    v, v_star, geo, gw = fm.expected(v, w, v_star, w_star, ste, breakpoints)
+    return dot(gw, _grad_w(v, v_star, geo))[()]
 
 
 def coarse_grad_cosine(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
@@ -679,10 +396,10 @@ def coarse_grad_cosine(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     >>> bool(0 < c <= 1)
     True
     """
-    v, v_star, geo, gw = _expected(v, w, v_star, w_star, ste, breakpoints)
+    v, v_star, geo, gw = fm.expected(v, w, v_star, w_star, ste, breakpoints)
     gf = _grad_w(v, v_star, geo)
-    denom = _norm(gw) * _norm(gf)
-    inner = _dot(gw, gf)
+    denom = norm(gw) * norm(gf)
+    inner = dot(gw, gf)
     ok = denom > 0
     return np.clip(np.where(ok, inner / np.where(ok, denom, 1.0), 0.0), -1.0, 1.0)[()]
 
@@ -774,7 +491,7 @@ def critical_points(v_star):
     (v_star,) = val.as_batched_vectors(("v_star", v_star))
     m = v_star.shape[-1]
     S = v_star.sum(-1)
-    n2 = _dot(v_star, v_star)
+    n2 = dot(v_star, v_star)
     exists = S * S < (m + 1) / 2.0 * n2
     denom = np.where(exists, (m + 1) * n2 - S * S, 1.0)
     theta_s = np.where(exists, (np.pi / 2.0) * (m + 1) * n2 / denom, np.nan)
@@ -822,11 +539,11 @@ def is_critical(v, w, v_star, w_star, *, atol=1e-9):
     False
     """
     atol = val.check_nonnegative_float(atol, "atol")
-    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
-    geo = _geometry(w, w_star)
-    vs2 = _dot(v_star, v_star)
-    gv_ok = _norm(_grad_v(v, v_star, geo)) <= atol * (1.0 + np.sqrt(vs2))
-    vvs = _dot(v, v_star)
+    v, w, v_star, w_star = val.check_population_inputs(v, w, v_star, w_star)
+    geo = geometry(w, w_star)
+    vs2 = dot(v_star, v_star)
+    gv_ok = norm(_grad_v(v, v_star, geo)) <= atol * (1.0 + np.sqrt(vs2))
+    vvs = dot(v, v_star)
     tol = atol * (1.0 + vs2)
     w_ok = np.where(geo.theta == 0.0, vvs >= -tol,
                     np.where(geo.theta == np.pi, vvs <= tol, np.abs(vvs) <= tol))
@@ -957,7 +674,7 @@ def ste_report(ste, m=5, n=4, rng=None, *, breakpoints=None, n_theta=15,
     >>> rep.descent, rep.vanishes_at("global"), rep.vanishes_at("spurious")
     (True, True, False)
     """
-    sur = _resolve_ste(ste, breakpoints)
+    sur = fm.resolve_ste(ste, breakpoints)
     name = sur if isinstance(sur, str) else sur.name
     m = val.check_positive_int(m, "m")
     n = val.check_positive_int(n, "n", minimum=2)
@@ -1032,7 +749,5 @@ def ste_report(ste, m=5, n=4, rng=None, *, breakpoints=None, n_theta=15,
 
 
 def _assemble_at(v, w, v_star, w_star, sur):
-    """E[g_mu] for an already-resolved surrogate (validated float64 inputs)."""
-    v, w, v_star, w_star = _model_inputs(v, w, v_star, w_star)
-    geo = _geometry(w, w_star)
-    return _assemble(v, v_star, geo, _coefficients(sur, geo))
+    """E[g_mu] for an already-resolved surrogate."""
+    return fm.expected(v, w, v_star, w_star, sur, None)[3]

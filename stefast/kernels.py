@@ -46,24 +46,6 @@ _LOSS_AND_GRADS = _by_dtype(_core.loss_and_grads)
 _LOSS_AND_GRADS_SUM = _by_dtype(_core.loss_and_grads_sum)
 
 
-def _elementwise_out(x, out):
-    """A contiguous buffer to write into, and what to return."""
-    if out is None:
-        result = np.empty(x.shape, dtype=x.dtype)
-        return result, result
-    val.check_out(out, x.shape, x.dtype)
-    if out.flags.c_contiguous:
-        return out, out
-    return np.empty(x.shape, dtype=x.dtype), out
-
-
-def _finish(buffer, out):
-    if out is not None and buffer is not out:
-        out[...] = buffer
-        return out
-    return buffer
-
-
 def binarize(x, out=None):
     """Binary activation sigma(x) = 1[x > 0], elementwise.
 
@@ -86,9 +68,9 @@ def binarize(x, out=None):
     array([0., 0., 1.])
     """
     x = val.as_float_array(x, "x")
-    buffer, out = _elementwise_out(x, out)
+    buffer, out = val.output_buffer(out, x.shape, x.dtype, (x,))
     _core.binarize(x.ravel(), buffer.reshape(-1))
-    return _finish(buffer, out)
+    return val.finish(buffer, out)
 
 
 def sign(x, out=None):
@@ -103,9 +85,9 @@ def sign(x, out=None):
     array([-1.,  1.,  1.])
     """
     x = val.as_float_array(x, "x")
-    buffer, out = _elementwise_out(x, out)
+    buffer, out = val.output_buffer(out, x.shape, x.dtype, (x,))
     _core.sign(x.ravel(), buffer.reshape(-1))
-    return _finish(buffer, out)
+    return val.finish(buffer, out)
 
 
 def ste_grad(x, grad, ste="relu", out=None):
@@ -137,9 +119,9 @@ def ste_grad(x, grad, ste="relu", out=None):
     x, grad = val.as_float_arrays(("x", x), ("grad", grad))
     val.check_same_shape(x, "x", grad, "grad")
     code = _core.STE_CODES[val.check_ste(ste)]
-    buffer, out = _elementwise_out(grad, out)
+    buffer, out = val.output_buffer(out, grad.shape, grad.dtype, (x, grad))
     _core.ste_grad(x.ravel(), grad.ravel(), buffer.reshape(-1), code)
-    return _finish(buffer, out)
+    return val.finish(buffer, out)
 
 
 def forward(Z, v, w):

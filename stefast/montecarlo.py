@@ -26,6 +26,8 @@ import numpy as np
 
 from stefast import _core
 from stefast import _validation as val
+from stefast._geometry import orthonormal_basis
+from stefast._optional import require
 
 __all__ = ["MCEstimate", "monte_carlo", "METHODS", "mc_basis", "mc_key", "standard_normals"]
 
@@ -151,19 +153,7 @@ def mc_basis(w, w_star):
     """
     w = np.asarray(w, dtype=np.float64)
     w_star = np.asarray(w_star, dtype=np.float64)
-    rows = []
-    for x in (w, w_star):
-        nx = np.linalg.norm(x)
-        if nx == 0:
-            continue
-        r = x.copy()
-        for _ in range(2):  # Gram-Schmidt twice: orthogonal to rounding
-            for q in rows:
-                r -= q * (q @ r)
-        nr = np.linalg.norm(r)
-        if nr > 64 * np.finfo(np.float64).eps * nx * np.sqrt(x.size):
-            rows.append(r / nr)
-    Q = np.array(rows, dtype=np.float64).reshape(len(rows), w.size)
+    Q = orthonormal_basis([w, w_star])
     return Q, Q @ w, Q @ w_star
 
 
@@ -259,8 +249,7 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
 
     bar = None
     if progress and sys.stderr is not None and sys.stderr.isatty():
-        from tqdm.auto import tqdm
-
+        tqdm = require("tqdm.auto", "monte_carlo(progress=True)").tqdm
         bar = tqdm(total=n_samples, unit="sample", unit_scale=True,
                    desc=f"monte_carlo[{method}]", file=sys.stderr)
     done = 0

@@ -89,36 +89,19 @@ def check_alpha(alpha, dtype=np.dtype(np.float64)):
     return a
 
 
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}"
-        )
-    return value
-
-
 def check_rounding(rounding):
-    return _check_choice(rounding, "rounding", ROUNDINGS)
+    return val.check_choice(rounding, "rounding", ROUNDINGS)
 
 
 def check_quantized_ste(ste):
-    return _check_choice(ste, "ste", QUANTIZED_STES)
+    return val.check_choice(ste, "ste", QUANTIZED_STES)
 
 
 def check_alpha_grad(alpha_grad):
-    return _check_choice(alpha_grad, "alpha_grad", ALPHA_GRADS)
+    return val.check_choice(alpha_grad, "alpha_grad", ALPHA_GRADS)
 
 
 # ---- fast kernels ------------------------------------------------------------
-
-def _flat_out(out, x, name):
-    """A flat C-contiguous buffer to write into, and whether it is out itself."""
-    if out is not None:
-        val.check_out(out, x.shape, x.dtype, name)
-        if out.flags.c_contiguous:
-            return out.reshape(-1), True
-    return np.empty(x.size, dtype=x.dtype), False
-
 
 def quantized_relu(x, bits, alpha, rounding="ceil", out=None):
     """b-bit quantized ReLU ``alpha * clip(round(x / alpha), 0, 2**bits - 1)``.
@@ -154,16 +137,10 @@ def quantized_relu(x, bits, alpha, rounding="ceil", out=None):
     bits = check_bits(bits)
     alpha = check_alpha(alpha, x.dtype)
     rounding = check_rounding(rounding)
-    xf = np.ravel(x, order="C")
-    dest, direct = _flat_out(out, x, "out")
-    _core.quantized_relu(xf, dest, bits, alpha, _core.ROUNDING_CODES[rounding])
-    if direct:
-        return out
-    result = dest.reshape(x.shape)
-    if out is not None:
-        out[...] = result
-        return out
-    return result
+    buffer, out = val.output_buffer(out, x.shape, x.dtype, (x,))
+    _core.quantized_relu(x.ravel(), buffer.reshape(-1), bits, alpha,
+                         _core.ROUNDING_CODES[rounding])
+    return val.finish(buffer, out)
 
 
 def quantized_relu_grad(x, grad, bits, alpha, ste="clipped_relu", out=None, *,
@@ -214,20 +191,11 @@ def quantized_relu_grad(x, grad, bits, alpha, ste="clipped_relu", out=None, *,
     ste = check_quantized_ste(ste)
     rounding = check_rounding(rounding)
     alpha_grad = check_alpha_grad(alpha_grad)
-    xf = np.ravel(x, order="C")
-    gf = np.ravel(grad, order="C")
-    dest, direct = _flat_out(out, x, "out")
+    buffer, out = val.output_buffer(out, x.shape, x.dtype, (x, grad))
     ga = _core.quantized_relu_grad(
-        xf, gf, dest, bits, alpha, _core.ROUNDING_CODES[rounding],
-        _core.STE_CODES[ste], _core.ALPHA_GRAD_CODES[alpha_grad])
-    if direct:
-        gx = out
-    else:
-        gx = dest.reshape(x.shape)
-        if out is not None:
-            out[...] = gx
-            gx = out
-    return QuantizedReluGrad(gx, x.dtype.type(ga))
+        x.ravel(), grad.ravel(), buffer.reshape(-1), bits, alpha,
+        _core.ROUNDING_CODES[rounding], _core.STE_CODES[ste], _core.ALPHA_GRAD_CODES[alpha_grad])
+    return QuantizedReluGrad(val.finish(buffer, out), x.dtype.type(ga))
 
 
 # ---- surrogates for the analysis module --------------------------------------

@@ -2,7 +2,7 @@
 
 Each function here has the same signature and the same conventions as its
 fast twin (exported from the top-level ``stefast`` package) and is written to
-read like ``MATH.md``, not to be fast. Tests compare the two; benchmarks
+read like the formulas of docs/math.rst, not to be fast. Tests compare the two; benchmarks
 report "reference time / fast time".
 
 Validation is shared with the fast path (``stefast._validation``), so both
@@ -12,6 +12,7 @@ raise the same errors on the same bad input.
 import numpy as np
 
 from stefast import _validation as val
+from stefast._geometry import window_mask
 from stefast.kernels import LossAndGrads
 
 __all__ = [
@@ -24,19 +25,6 @@ __all__ = [
     "quantized_relu_grad",
     "monte_carlo",
 ]
-
-
-def _ste_derivative(x, ste):
-    """mu'(x) for the named surrogate, as a boolean mask of x's shape (NaN is outside)."""
-    if ste == "identity":
-        return np.ones(x.shape, dtype=bool)
-    if ste == "relu":
-        return x > 0
-    if ste == "clipped_relu":
-        return (x > 0) & (x < 1)
-    if ste == "hardtanh":
-        return np.abs(x) <= 1
-    raise AssertionError(ste)  # validated before
 
 
 def binarize(x, out=None):
@@ -57,7 +45,7 @@ def ste_grad(x, grad, ste="relu", out=None):
     val.check_same_shape(x, "x", grad, "grad")
     ste = val.check_ste(ste)
     # outside the window the gradient is blocked: exactly 0, even for inf/NaN grad
-    result = np.where(_ste_derivative(x, ste), grad, 0).astype(grad.dtype)
+    result = np.where(window_mask(x, ste), grad, 0).astype(grad.dtype)
     return val.deliver(result, out, "out")
 
 
@@ -85,7 +73,7 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
 
     loss = 0.5 * r * r
     grad_v = np.where(sigma, r[:, None], 0)  # exact dl/dv
-    window = _ste_derivative(Zw, ste)
+    window = window_mask(Zw, ste)
     a = np.where(window, v * r[:, None], 0)  # (mu'(Zw) . v) r
     # coarse gradient Z^T a; rows outside the window add exactly nothing,
     # even when they hold inf or NaN
@@ -183,7 +171,7 @@ def _mc_batch_values(gen, v, w, v_star, w_star, ste, method, Q, alpha, beta, B, 
     S = gen.standard_normal((B, m, k), dtype=dtype)
     zw, zws = S @ alpha.astype(dtype), S @ beta.astype(dtype)
     r = (zw > 0).astype(dtype) @ v.astype(dtype) - (zws > 0).astype(dtype) @ v_star.astype(dtype)
-    a = np.where(_ste_derivative(zw, ste), v.astype(dtype) * r[:, None], 0)
+    a = np.where(window_mask(zw, ste), v.astype(dtype) * r[:, None], 0)
     c = np.einsum("bmk,bm->bk", S, a)  # E[g | S] = Q^T c
     if method == "projected":
         xi = gen.standard_normal((B, n), dtype=dtype)

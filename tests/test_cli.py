@@ -1,7 +1,6 @@
 """The stefast command line, run in-process."""
 
 import json
-import os
 
 import pytest
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import stefast
-from stefast import descent
+from stefast.experiments import claims
 
 
 def _slow_loop(v, w, v_star, w_star, ste, lr, steps):
@@ -90,7 +90,7 @@ def test_long_population_run_at_m_n_100():
 
 @pytest.fixture(scope="module")
 def t1():
-    return descent.theorem1(m=10, n=10, lr=0.05, steps=2000, rng=0)
+    return claims.theorem1(m=10, n=10, lr=0.05, steps=2000, rng=0)
 
 
 @pytest.mark.parametrize("ste", ["relu", "clipped_relu"])
@@ -135,7 +135,7 @@ def test_identity_norm_shrinks_at_spurious_rate():
 
 @pytest.mark.parametrize("seed", [1, 7])
 def test_theorem2_converges_to_global_minimiser(seed):
-    r = descent.theorem2(m=10, n=10, lr=0.1, steps=20000, rng=seed)
+    r = claims.theorem2(m=10, n=10, lr=0.1, steps=20000, rng=seed)
     assert all(r.conditions.values())
     for ste in ("relu", "clipped_relu"):
         assert r.theta_final[ste] < 1e-3, ste
@@ -147,7 +147,7 @@ def test_theorem2_converges_to_global_minimiser(seed):
 def test_theorem2_start_meets_conditions():
     rng = np.random.default_rng(5)
     v_star, w_star = rng.standard_normal(7), rng.standard_normal(4)
-    v0, w0 = descent.theorem2_start(v_star, w_star, theta0=1.0, rng=6)
+    v0, w0 = claims.theorem2_start(v_star, w_star, theta0=1.0, rng=6)
     S = v_star.sum()
     assert v0 @ v_star > 0 and S * v0.sum() <= S * S
     assert float(stefast.angle(w0, w_star)) == pytest.approx(1.0, abs=1e-12)
@@ -157,7 +157,7 @@ def test_theorem2_start_meets_conditions():
 
 
 def test_figure1_smooth_for_many_samples():
-    r = descent.figure1(m=10, n=10, rng=2)
+    r = claims.figure1(m=10, n=10, rng=2)
     assert r.max_jump[1000] < r.max_jump[10]
     assert r.max_jump[1000] < 0.1
     # with 1000 samples the curve follows the population loss along the same line
@@ -171,7 +171,7 @@ def test_figure1_smooth_for_many_samples():
 
 
 def test_sampled_mode_approaches_population():
-    r = descent.sampled_vs_population(m=6, n=5, lr=0.05, steps=150, batch_sizes=(4, 64, 1024),
+    r = claims.sampled_vs_population(m=6, n=5, lr=0.05, steps=150, batch_sizes=(4, 64, 1024),
                                       seeds=3, rng=3)
     d = [r.distance[B] for B in r.batch_sizes]
     # independent mini-batch noise: distance ~ 1/sqrt(B); allow a wide margin

@@ -3,6 +3,7 @@ inputs in every memory layout and both dtypes; inputs are never modified."""
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -439,3 +440,29 @@ def test_model_property(seed, B, m, n, ste, dtype):
     fast = stefast.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce="none")
     slow = ref.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce="none")
     compare_model(fast, slow, Z, w, w_star, dtype, per_sample=True)
+
+
+@pytest.mark.parametrize("shift", [1, -1])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_out_overlapping_the_input_at_an_offset(shift, dtype):
+    # as with NumPy's ufuncs, the result is as if the input were read in full first
+    buf = np.array([2.0, -5.0] * 20, dtype=dtype)
+    x, out = (buf[:-1], buf[1:]) if shift == 1 else (buf[1:], buf[:-1])
+    cases = [
+        (stefast.binarize, ref.binarize, (x,), {}),
+        (stefast.sign, ref.sign, (x,), {}),
+        (stefast.ste_grad, ref.ste_grad, (x, x), {"ste": "hardtanh"}),
+        (stefast.quantized_relu, ref.quantized_relu, (x, 2, 0.5), {}),
+    ]
+    for fast, slow, args, kw in cases:
+        buf[:] = np.array([2.0, -5.0] * 20, dtype=dtype)
+        expected = slow(*[a.copy() if isinstance(a, np.ndarray) else a for a in args], **kw)
+        got = fast(*args, out=out, **kw)
+        assert got is out
+        assert_array_equal(out, expected, err_msg=fast.__name__)
+
+
+def test_out_may_be_the_input_itself():
+    x = np.array([-1.0, 0.0, 2.0])
+    assert stefast.binarize(x, out=x) is x
+    assert_array_equal(x, [0.0, 0.0, 1.0])

