@@ -2,7 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
+
+import stefast
 
 from stefast.cli import main
 
@@ -17,17 +20,48 @@ def test_reproduce_quick(tmp_path, capsys):
     assert "claim" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [
-    ["analytic", "--m", "5", "--n", "4", "--json"],
-    ["landscape", "--m", "4", "--n", "3", "--points", "5", "--json"],
-    ["train", "--m", "4", "--n", "3", "--steps", "50", "--json"],
-    ["train", "--steps", "20", "--mode", "sampled", "--batch-size", "50", "--json"],
-    ["mc", "--m", "4", "--n", "3", "--samples", "2000", "--ste", "relu", "--json"],
-])
-def test_json_subcommands(argv, capsys):
-    assert main(argv) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert isinstance(data, dict)
+def _json(argv, capsys):
+    assert main(argv + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_analytic_is_the_library_at_the_printed_point(capsys):
+    data = _json(["analytic", "--m", "5", "--n", "4", "--ste", "relu", "--ste", "identity"],
+                 capsys)
+    v, w, vs, ws = (np.array(data[k]) for k in ("v", "w", "v_star", "w_star"))
+    assert v.shape == (5,) and w.shape == (4,)
+    assert data["point"]["f"] == stefast.population_loss(v, w, vs, ws)
+    assert data["point"]["theta"] == stefast.angle(w, ws)
+    assert [r["ste"] for r in data["stes"]] == ["relu", "identity"]
+    for row in data["stes"]:
+        g = stefast.expected_coarse_grad(v, w, vs, ws, row["ste"]).grad_w
+        assert row["|E[g]|"] == pytest.approx(float(np.linalg.norm(g)), rel=1e-14)
+
+
+def test_json_landscape_rows(capsys):
+    data = _json(["landscape", "--m", "4", "--n", "3", "--points", "5"], capsys)
+    thetas = [r["theta"] for r in data["rows"]]
+    np.testing.assert_allclose(thetas, np.linspace(0, np.pi, 5))
+    f = [r["f_min_over_v"] for r in data["rows"]]
+    assert f[0] == pytest.approx(0.0, abs=1e-12)  # the global minimum at theta = 0
+    assert all(-1 <= r[f"cos[{s}]"] <= 1 for r in data["rows"] for s in ("relu", "identity"))
+
+
+@pytest.mark.parametrize("mode", ["population", "sampled"])
+def test_json_train_runs_the_steps_asked_for(mode, capsys):
+    data = _json(["train", "--m", "4", "--n", "3", "--steps", "40", "--mode", mode,
+                  "--batch-size", "50"], capsys)
+    assert data["summary"]["steps"] == 40
+    assert data["trajectory"]["step"] == list(range(41))
+    assert data["summary"]["f_final"] == data["trajectory"]["f"][-1]
+    assert len(data["v_final"]) == 4 and len(data["w_final"]) == 3
+
+
+def test_json_mc_agrees_with_the_closed_form(capsys):
+    data = _json(["mc", "--m", "4", "--n", "3", "--samples", "20000", "--ste", "relu"], capsys)
+    assert {(r["method"], r["quantity"]) for r in data["rows"]} == {
+        (mth, q) for mth in ("full", "conditional") for q in ("loss", "grad_v", "grad_w")}
+    assert all(r["z"] < 6 for r in data["rows"])  # within 6 standard errors
 
 
 @pytest.mark.parametrize("argv", [

@@ -163,8 +163,25 @@ def test_figure1_smooth_for_many_samples():
     # with 1000 samples the curve follows the population loss along the same line
     e, p = r.empirical[1000], r.population[1000]
     assert np.max(np.abs(e - p)) < 0.5
-    # eta = 0 is the empirical loss at the start: check against the kernels on fresh draws
-    assert r.empirical[10][0] >= 0
+
+
+def test_figure1_curve_is_the_kernels_loss_on_the_same_samples():
+    # with the instance given, figure1's generator draws only the N samples
+    rng = np.random.default_rng(12)
+    m, n = 4, 3
+    v_star, v0 = rng.standard_normal(m), rng.standard_normal(m)
+    w_star, w0 = rng.standard_normal(n), rng.standard_normal(n)
+    etas = np.array([0.0, 0.05, 0.3])
+    r = claims.figure1(m=m, n=n, sample_counts=(10,), etas=etas, rng=7, v_star=v_star,
+                       w_star=w_star, v0=v0, w0=w0)
+    Z = np.random.default_rng(7).standard_normal((10, m, n))
+    g = stefast.loss_and_grads(Z, v0, w0, v_star, w_star, ste="relu")
+    for eta, got in zip(etas, r.empirical[10]):
+        want = stefast.loss_and_grads(Z, v0 - eta * g.grad_v, w0 - eta * g.grad_w,
+                                      v_star, w_star).loss
+        assert got == pytest.approx(float(want), rel=1e-12, abs=1e-15)
+        pop = stefast.population_loss(v0 - eta * g.grad_v, w0 - eta * g.grad_w, v_star, w_star)
+        assert r.population[10][list(etas).index(eta)] == pytest.approx(float(pop), rel=1e-12)
 
 
 # ---- sampled vs population --------------------------------------------------

@@ -147,9 +147,14 @@ def test_loss_and_grads_matches_reference(shape, dtype):
             fast = call_unmodified(stefast.loss_and_grads, Z, v, w, v_star, w_star,
                                    ste=ste, reduce=reduce)
             slow = ref.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce=reduce)
-            if reduce != "none" and np.any(ambiguous_samples(Z, w, w_star, 1e-5)) \
-                    and dtype == np.float32:
-                continue  # a flipped sigma changes the batch sum legitimately
+            if reduce != "none" and dtype == np.float32 and Z.ndim == 3:
+                # a sigma flipped by rounding changes a float32 batch sum legitimately:
+                # compare the sums over the samples where no row is near an edge
+                keep = ~ambiguous_samples(Z, w, w_star, 1e-5)
+                assert keep.sum() >= Z.shape[0] // 2, "too few unambiguous samples to compare"
+                Zk = Z[keep]
+                fast = stefast.loss_and_grads(Zk, v, w, v_star, w_star, ste=ste, reduce=reduce)
+                slow = ref.loss_and_grads(Zk, v, w, v_star, w_star, ste=ste, reduce=reduce)
             compare_model(fast, slow, Z, w, w_star, dtype, per_sample=reduce == "none")
     y = call_unmodified(stefast.forward, Z, v, w)
     assert_same(y, ref.forward(Z, v, w), dtype)

@@ -10,6 +10,7 @@ from scipy import integrate
 import stefast
 from stefast import quantized as qz
 from stefast import reference as ref
+from util import elementwise_inputs, layouts
 
 DTYPES = (np.float32, np.float64)
 ROUNDINGS = ("ceil", "nearest")
@@ -100,8 +101,11 @@ def test_forward_layouts_and_dtypes(f):
         y = f(x, 2, 0.5)
         assert_array_equal(xa, before)  # input never modified
         assert y.shape == xa.shape
-        assert y.dtype == (np.float32 if xa.dtype == np.float32 else np.float64)
-        assert_array_equal(y, ref.quantized_relu(np.asarray(xa), 2, 0.5))
+        dt = np.dtype(np.float32 if xa.dtype == np.float32 else np.float64)
+        assert y.dtype == dt
+        # the definition written out independently of both implementations
+        t = dt.type
+        assert_array_equal(y, np.clip(np.ceil(xa.astype(dt) / t(0.5)), 0, 3) * t(0.5))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -247,6 +251,25 @@ def test_grad_layouts_out_and_no_modification():
     r2 = stefast.quantized_relu_grad(x, gc, 3, 0.4, out=gc)
     assert_array_equal(r2.grad_x, out)
     assert r2.grad_alpha == r.grad_alpha
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_shared_edge_cases_match_reference(dtype):
+    rng = np.random.default_rng(11)
+    for base in elementwise_inputs(rng):
+        base = base.astype(dtype)
+        for name, x in layouts(base):
+            g = x[::-1].copy() if x.ndim == 1 else np.ones_like(x)
+            before = x.copy()
+            for rounding in ROUNDINGS:
+                assert_array_equal(stefast.quantized_relu(x, 3, 0.25, rounding),
+                                   ref.quantized_relu(x, 3, 0.25, rounding), err_msg=name)
+                for ste in QSTES:
+                    fast = stefast.quantized_relu_grad(x, g, 3, 0.25, ste, rounding=rounding)
+                    slow = ref.quantized_relu_grad(x, g, 3, 0.25, ste, rounding=rounding)
+                    assert_array_equal(fast.grad_x, slow.grad_x, err_msg=name)
+                    assert_allclose(fast.grad_alpha, slow.grad_alpha, rtol=1e-6, atol=1e-12)
+            assert_array_equal(x, before)
 
 
 # ---- optimal alpha ---------------------------------------------------------------
