@@ -214,6 +214,67 @@ int stefast_mc_accumulate_f(const float *v, const float *w, const float *v_star,
                             int64_t first_sample, int64_t n_samples, int64_t block,
                             int64_t *count, double *mean, double *m2, int threads);
 
+/* ---- coarse gradient descent ensembles (src_c/descent.c) ----------------- */
+
+/* Settings shared by every run of an ensemble. */
+typedef struct {
+    double lr;            /* step size, > 0 */
+    int64_t steps;        /* updates per run, >= 0 */
+    int64_t batch_size;   /* samples per step: 0 or >= N is the full training set;
+                             0 < B < N mini-batches over epochs shuffled per run;
+                             online runs (Z NULL and N = 0) draw B fresh samples */
+    int64_t record_every; /* record step t when t % record_every == 0; 0: never */
+    double tol;           /* stop a run when the mean update direction's norm < tol;
+                             0: never */
+    double label_noise;   /* labels y* + label_noise * N(0, 1), fixed per training
+                             sample (fresh per online sample); 0: none */
+    stefast_ste ste;      /* the surrogate of the coarse gradient */
+    uint64_t key[2];      /* generator key of drawn data, noise and shuffles */
+} stefast_descent_options;
+
+/*
+ * R independent runs of Algorithm 1: v <- v - lr mean(dl/dv), w <- w - lr
+ * mean(g_mu) over each step's batch, sums in double, updates rounded to the
+ * precision of the function. Run r (of this call; its random streams are
+ * numbered first_run + r) starts from (v0[r], w0[r]) with teacher
+ * (v_star[r * teacher_stride], w_star[r * teacher_stride]) and trains on
+ *   - Z[r] (N samples) when Z is not NULL, with labels y[r] when y is not
+ *     NULL, else the teacher's labels (plus noise);
+ *   - a training set drawn from its stream when Z is NULL and N >= 1: the
+ *     stream's first N m n normals (sample-major), then N label noises;
+ *   - fresh samples each step (online) when Z is NULL and N = 0: each step
+ *     takes the next B m n normals of the stream, then B label noises.
+ * The results never depend on threads, and equal those of R calls with one
+ * run each (first_run advanced by one per call).
+ *   v0, v_star: IN (R, m) / (m or R*m); w0, w_star: IN (R, n) / (n or R*n);
+ *   teacher_stride: IN 0 (one teacher) or 1 (one per run);
+ *   Z: IN (R, N, m, n) or NULL; y: IN (R, N) or NULL (needs Z, no noise);
+ *   v, w: OUT (R, m), (R, n) final iterates (may not alias the inputs);
+ *   steps_taken: OUT (R) updates made (a run that turned non-finite stops
+ *                after the update that did it, with final_loss NaN);
+ *   final_loss: OUT (R) mean loss on the last step's batch at the final iterate;
+ *   rec_loss: OUT (R, n_rec) or NULL: the mean batch loss at each recorded step;
+ *   rec_v, rec_w: OUT (R, n_rec, m), (R, n_rec, n) or NULL: recorded iterates;
+ *             slots past a run's last step are left as they were;
+ *   n_rec: IN number of record slots per run (steps / record_every + 1);
+ *   threads: IN >= 1.
+ * Returns STEFAST_EINVAL for inconsistent arguments, STEFAST_ENOMEM when
+ * scratch cannot be allocated. Thread-safe: no state outside the arguments. */
+int stefast_descent_ensemble_d(const double *v0, const double *w0, const double *v_star,
+                               const double *w_star, int64_t teacher_stride,
+                               const double *Z, const double *y, int64_t R, int64_t N,
+                               int64_t m, int64_t n, uint64_t first_run,
+                               const stefast_descent_options *opt, double *v, double *w,
+                               int64_t *steps_taken, double *final_loss, double *rec_loss,
+                               double *rec_v, double *rec_w, int64_t n_rec, int threads);
+int stefast_descent_ensemble_f(const float *v0, const float *w0, const float *v_star,
+                               const float *w_star, int64_t teacher_stride,
+                               const float *Z, const float *y, int64_t R, int64_t N,
+                               int64_t m, int64_t n, uint64_t first_run,
+                               const stefast_descent_options *opt, float *v, float *w,
+                               int64_t *steps_taken, double *final_loss, double *rec_loss,
+                               float *rec_v, float *rec_w, int64_t n_rec, int threads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,7 +28,7 @@ from stefast.quantized import QuantizedReluGrad, optimal_alpha, quantized_relu, 
 from stefast.montecarlo import MCEstimate, monte_carlo, standard_normals
 
 # ---- coarse gradient descent ----
-from stefast.descent import Trajectory, coarse_gradient_descent
+from stefast.descent import EnsembleResult, Trajectory, coarse_gradient_descent, descent_ensemble
 
 __version__ = "0.1.0"
 
@@ -41,5 +41,5 @@ __all__ = [
     "QuantizedReluGrad", "optimal_alpha", "quantized_relu", "quantized_relu_grad",
     "quantized_ste",
     "MCEstimate", "monte_carlo", "standard_normals",
-    "Trajectory", "coarse_gradient_descent",
+    "Trajectory", "coarse_gradient_descent", "EnsembleResult", "descent_ensemble",
 ]

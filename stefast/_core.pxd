@@ -103,3 +103,30 @@ cdef extern from "stefast.h" nogil:
                                 stefast_mc_method method, const uint64_t *key,
                                 int64_t first_sample, int64_t n_samples, int64_t block,
                                 int64_t *count, double *mean, double *m2, int threads)
+
+# ---- coarse gradient descent ensembles ----
+cdef extern from "stefast.h" nogil:
+    ctypedef struct stefast_descent_options:
+        double lr
+        int64_t steps
+        int64_t batch_size
+        int64_t record_every
+        double tol
+        double label_noise
+        stefast_ste ste
+        uint64_t key[2]
+
+    int stefast_descent_ensemble_d(const double *v0, const double *w0, const double *v_star,
+                                   const double *w_star, int64_t teacher_stride,
+                                   const double *Z, const double *y, int64_t R, int64_t N,
+                                   int64_t m, int64_t n, uint64_t first_run,
+                                   const stefast_descent_options *opt, double *v, double *w,
+                                   int64_t *steps_taken, double *final_loss, double *rec_loss,
+                                   double *rec_v, double *rec_w, int64_t n_rec, int threads)
+    int stefast_descent_ensemble_f(const float *v0, const float *w0, const float *v_star,
+                                   const float *w_star, int64_t teacher_stride,
+                                   const float *Z, const float *y, int64_t R, int64_t N,
+                                   int64_t m, int64_t n, uint64_t first_run,
+                                   const stefast_descent_options *opt, float *v, float *w,
+                                   int64_t *steps_taken, double *final_loss, double *rec_loss,
+                                   float *rec_v, float *rec_w, int64_t n_rec, int threads)

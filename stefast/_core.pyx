@@ -266,3 +266,63 @@ def mc_accumulate(const floating[::1] v,        # IN  (m)
                 <stefast_ste>ste, <stefast_mc_method>method, &key[0], first_sample,
                 n_samples, block, &count[0], &mean[0], &m2[0], threads)
     check_status(status)
+
+
+def descent_ensemble(const floating[::1] v0,       # IN  (R*m)
+                     const floating[::1] w0,       # IN  (R*n)
+                     const floating[::1] v_star,   # IN  (m or R*m)
+                     const floating[::1] w_star,   # IN  (n or R*n)
+                     int64_t teacher_stride,
+                     const floating[::1] Z,        # IN  (R*N*m*n), empty: drawn/online
+                     const floating[::1] y,        # IN  (R*N), empty: teacher labels
+                     int64_t R, int64_t N, int64_t m, int64_t n, uint64_t first_run,
+                     double lr, int64_t steps, int64_t batch_size, int64_t record_every,
+                     double tol, double label_noise, int ste,
+                     const uint64_t[::1] key,      # IN  (2)
+                     floating[::1] v,              # OUT (R*m)
+                     floating[::1] w,              # OUT (R*n)
+                     int64_t[::1] steps_taken,     # OUT (R)
+                     double[::1] final_loss,       # OUT (R)
+                     double[::1] rec_loss,         # OUT (R*n_rec), may be empty
+                     floating[::1] rec_v,          # OUT (R*n_rec*m), may be empty
+                     floating[::1] rec_w,          # OUT (R*n_rec*n), may be empty
+                     int64_t n_rec, int threads):
+    cdef int status = 0
+    cdef stefast_descent_options opt
+    cdef const floating *Zp = NULL
+    cdef const floating *yp = NULL
+    cdef double *lp = NULL
+    cdef floating *vp = NULL
+    cdef floating *wp = NULL
+    if R == 0:
+        return
+    opt.lr = lr
+    opt.steps = steps
+    opt.batch_size = batch_size
+    opt.record_every = record_every
+    opt.tol = tol
+    opt.label_noise = label_noise
+    opt.ste = <stefast_ste>ste
+    opt.key[0] = key[0]
+    opt.key[1] = key[1]
+    if Z.shape[0] > 0:
+        Zp = &Z[0]
+    if y.shape[0] > 0:
+        yp = &y[0]
+    if rec_loss.shape[0] > 0:
+        lp = &rec_loss[0]
+    if rec_v.shape[0] > 0:
+        vp = &rec_v[0]
+        wp = &rec_w[0]
+    with nogil:
+        if floating is double:
+            status = stefast_descent_ensemble_d(
+                &v0[0], &w0[0], &v_star[0], &w_star[0], teacher_stride, Zp, yp, R, N, m, n,
+                first_run, &opt, &v[0], &w[0], &steps_taken[0], &final_loss[0], lp, vp, wp,
+                n_rec, threads)
+        else:
+            status = stefast_descent_ensemble_f(
+                &v0[0], &w0[0], &v_star[0], &w_star[0], teacher_stride, Zp, yp, R, N, m, n,
+                first_run, &opt, &v[0], &w[0], &steps_taken[0], &final_loss[0], lp, vp, wp,
+                n_rec, threads)
+    check_status(status)

@@ -324,3 +324,59 @@ def check_weights(v, w, v_star, w_star):
     if w_star.shape != w.shape:
         raise ValueError(f"w_star has length {w_star.shape[0]} but w has length {w.shape[0]}")
     return v, w, v_star, w_star
+
+
+# ---- coarse gradient descent ensembles ----
+
+
+def _check_runs_shape(a, name, R, k, allow_shared):
+    """a as (R, k): a (k,) vector is shared by every run when allow_shared."""
+    if a.ndim == 1 and allow_shared and a.shape[0] == k:
+        return a, 0
+    if a.ndim != 2 or a.shape[1] != k or (R is not None and a.shape[0] != R):
+        want = f"({R}, {k})" + (f" or ({k},)" if allow_shared else "")
+        raise ValueError(f"{name} must have shape {want}, got shape {a.shape}")
+    return a, 1
+
+
+def check_ensemble_inputs(v0, w0, v_star, w_star, Z, y):
+    """Validated C-contiguous arrays of one float dtype and the sizes (R, N, m, n)."""
+    named = [("v0", v0), ("w0", w0), ("v_star", v_star), ("w_star", w_star)]
+    if Z is not None:
+        named.append(("Z", Z))
+    if y is not None:
+        named.append(("y", y))
+    arrays = dict(zip([nm for nm, _ in named], as_float_arrays(*named)))
+    v0, w0 = arrays["v0"], arrays["w0"]
+    if v0.ndim != 2 or w0.ndim != 2 or v0.shape[0] != w0.shape[0]:
+        raise ValueError(f"v0 and w0 must have shapes (R, m) and (R, n) with the same R; "
+                         f"got {v0.shape} and {w0.shape}")
+    R, m = v0.shape
+    n = w0.shape[1]
+    if m < 1 or n < 1:
+        raise ValueError(f"v0 and w0 must have m >= 1 and n >= 1 columns; got {v0.shape}, {w0.shape}")
+    v_star, sv = _check_runs_shape(arrays["v_star"], "v_star", R, m, True)
+    w_star, sw = _check_runs_shape(arrays["w_star"], "w_star", R, n, True)
+    if sv != sw:
+        raise ValueError("v_star and w_star must both be shared (1-d) or both per run (2-d); "
+                         f"got shapes {v_star.shape} and {w_star.shape}")
+    for name in arrays:
+        if not np.all(np.isfinite(arrays[name])):
+            raise ValueError(f"{name} must be finite")
+    check_nonzero_vectors(w_star, "w_star")
+    N = 0
+    if Z is not None:
+        Z = arrays["Z"]
+        if Z.ndim != 4 or Z.shape[0] != R or Z.shape[2:] != (m, n) or Z.shape[1] < 1:
+            raise ValueError(f"Z must have shape (R, N, m, n) = ({R}, N, {m}, {n}) with N >= 1; "
+                             f"got shape {Z.shape}")
+        N = Z.shape[1]
+    if y is not None:
+        if Z is None:
+            raise ValueError("y (labels) needs Z (the training set it labels)")
+        y = arrays["y"]
+        if y.shape != (R, N):
+            raise ValueError(f"y must have shape (R, N) = ({R}, {N}), got shape {y.shape}")
+    c = np.ascontiguousarray
+    return (c(v0), c(w0), c(v_star), c(w_star), None if Z is None else c(Z),
+            None if y is None else c(y), sv, (R, N, m, n))

@@ -22,17 +22,20 @@ The experiments behind the paper's claims that run Algorithm 1 live in
 """
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from stefast import _core
 from stefast import _formulas as fm
 from stefast import _validation as val
 from stefast import analytic as an
-from stefast._geometry import PHI0, TWO_PI, orthonormal_basis, unit_geometry
-from stefast.kernels import loss_and_grads
+from stefast._geometry import PHI0, TWO_PI, geometry, orthonormal_basis, unit_geometry
+from stefast._optional import require
+from stefast.montecarlo import mc_key
 
-__all__ = ["Trajectory", "coarse_gradient_descent"]
+__all__ = ["Trajectory", "coarse_gradient_descent", "EnsembleResult", "descent_ensemble"]
 
 # --------------------------------------------------------------------------
 # trajectory container
@@ -66,6 +69,10 @@ class Trajectory:
         Number of updates performed (< steps if ``tol`` stopped the run).
     converged : bool
         True if ``tol`` was given and the update norm fell below it.
+    empirical_loss : ndarray or None
+        Modes "sampled" and "empirical": the mean loss on the batch of each
+        recorded step, at that step's iterate (the whole training set in
+        full-batch empirical mode). None in population mode.
     """
 
     step: np.ndarray
@@ -85,6 +92,7 @@ class Trajectory:
     _v_basis: object = field(repr=False)  # (m, k) ndarray or None: coordinates are vectors
     _w_coords: np.ndarray = field(repr=False)
     _w_basis: object = field(repr=False)
+    empirical_loss: object = None
 
     @property
     def v(self):
@@ -217,55 +225,121 @@ def _population_run(v0, w0, v_star, w_star, sur, lr, steps, tol, record_every):
 
 
 # --------------------------------------------------------------------------
-# sampled mode
+# runs in C: sampled (online) and empirical modes, and ensembles
 # --------------------------------------------------------------------------
 
-
-def _exact_record(v, w, v_star, w_star, ste):
-    f = float(an.population_loss(v, w, v_star, w_star))
-    s = float(np.linalg.norm(w))
-    theta = float(an.angle(w, w_star)) if s > 0 else 0.0
-    gv, _ = an.population_grad(v, w, v_star, w_star)
-    inner = float(an.coarse_grad_inner(v, w, v_star, w_star, ste))
-    return f, theta, s, float(np.linalg.norm(gv)), inner
+# A C call covers whole runs; the Python loop between calls is where Ctrl-C
+# and the progress bar act. About this many multiply-adds per call:
+_CALL_WORK = 2e8
 
 
-def _sampled_run(v0, w0, v_star, w_star, ste, lr, steps, tol, record_every, batch_size, gen,
-                 threads):
-    m, n = v0.shape[0], w0.shape[0]
-    v, w = v0.copy(), w0.copy()
-    rec = {k: [] for k in ("step", "rows", "v", "w")}
-    t, converged = 0, False
-    while True:
-        done = t >= steps
-        if not done:
-            Z = gen.standard_normal((batch_size, m, n))
-            out = loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce="mean", threads=threads)
-            if tol is not None and math.sqrt(float(out.grad_v @ out.grad_v + out.grad_w @ out.grad_w)) < tol:
-                converged = done = True
-        if done or t % record_every == 0:
-            rec["step"].append(t)
-            rec["rows"].append(_exact_record(v, w, v_star, w_star, ste))
-            rec["v"].append(v.copy())
-            rec["w"].append(w.copy())
-        if done:
-            break
-        v = v - lr * out.grad_v
-        w = w - lr * out.grad_w
-        if not (np.all(np.isfinite(v)) and np.all(np.isfinite(w))):
-            raise FloatingPointError(
-                f"coarse gradient descent diverged at step {t + 1} (lr={lr} too large?)")
-        t += 1
-    rows = np.array(rec["rows"])
-    return dict(step=np.array(rec["step"]), f=rows[:, 0], theta=rows[:, 1], w_norm=rows[:, 2],
-                grad_v_norm=rows[:, 3], inner=rows[:, 4], v_final=v, w_final=w,
-                steps_taken=t, converged=converged, _v_coords=np.array(rec["v"]), _v_basis=None,
-                _w_coords=np.array(rec["w"]), _w_basis=None)
+def _run_ensemble(v0, w0, v_star, w_star, *, ste, lr, steps, Z, y, n_train, batch_size,
+                  label_noise, rng, record_every, tol, threads, progress, first_stream=0):
+    """Validate, run in C in groups of runs, and return the raw arrays."""
+    val.check_ste(ste)
+    v0, w0, v_star, w_star, Z, y, stride, (R, N, m, n) = val.check_ensemble_inputs(
+        v0, w0, v_star, w_star, Z, y)
+    lr = val.check_nonnegative_float(lr, "lr")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    steps = val.check_positive_int(steps, "steps", minimum=0)
+    tol = 0.0 if tol is None else val.check_nonnegative_float(tol, "tol")
+    label_noise = val.check_nonnegative_float(label_noise, "label_noise")
+    if y is not None and label_noise > 0:
+        raise ValueError("label_noise adds noise to the teacher's labels; with y given, "
+                         "add the noise to y yourself")
+    if Z is not None and n_train is not None:
+        raise ValueError("give either Z (the training sets) or n_train (drawn inside), not both")
+    if n_train is not None:
+        N = val.check_positive_int(n_train, "n_train")
+    if batch_size is not None:
+        batch_size = val.check_positive_int(batch_size, "batch_size")
+    elif N == 0:
+        raise ValueError("online runs (no Z, no n_train) need batch_size, the samples per step")
+    record_every = 0 if record_every is None else val.check_positive_int(record_every,
+                                                                          "record_every")
+    threads = val.check_threads(threads)
+    first_stream = val.check_positive_int(first_stream, "first_stream", minimum=0)
+    key = mc_key(rng)
+    dt = v0.dtype
+    n_rec = steps // record_every + 1 if record_every else 0
+    out = dict(v=np.empty((R, m), dt), w=np.empty((R, n), dt),
+               steps_taken=np.empty(R, np.int64), final_loss=np.empty(R),
+               rec_loss=np.full((R, n_rec), np.nan), rec_v=np.full((R, n_rec, m), np.nan, dt),
+               rec_w=np.full((R, n_rec, n), np.nan, dt))
+    empty = np.empty(0, dt)
+    B = batch_size if batch_size is not None and (N == 0 or batch_size < N) else N
+    group = max(threads, int(_CALL_WORK // max(1.0, (steps + 1) * B * m * n)))
+    bar = None
+    if progress and sys.stderr is not None and sys.stderr.isatty():
+        tqdm = require("tqdm.auto", "descent_ensemble(progress=True)").tqdm
+        bar = tqdm(total=R, unit="run", desc="descent_ensemble", file=sys.stderr)
+    done = 0
+    try:
+        while done < R:
+            k = min(group, R - done)
+            sl = slice(done, done + k)
+            _core.descent_ensemble(
+                v0[sl].reshape(-1), w0[sl].reshape(-1),
+                (v_star[sl] if stride else v_star).reshape(-1),
+                (w_star[sl] if stride else w_star).reshape(-1), stride,
+                empty if Z is None else Z[sl].reshape(-1),
+                empty if y is None else y[sl].reshape(-1),
+                k, N, m, n, first_stream + done, lr, steps, batch_size or 0, record_every, tol,
+                label_noise, _core.STE_CODES[ste], key,
+                out["v"][sl].reshape(-1), out["w"][sl].reshape(-1), out["steps_taken"][sl],
+                out["final_loss"][sl], out["rec_loss"][sl].reshape(-1),
+                out["rec_v"][sl].reshape(-1), out["rec_w"][sl].reshape(-1), n_rec, threads)
+            done += k
+            if bar is not None:
+                bar.update(k)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"descent_ensemble interrupted after {done} of {R} runs") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    out.update(R=R, N=N, m=m, n=n, record_every=record_every, v_star=v_star, w_star=w_star,
+               stride=stride, n_rec=n_rec)
+    return out
+
+
+def _population_record(V, W, v_star, w_star, ste):
+    """f, theta, |w|, |df/dv| and <E[g], df/dw> at iterates V (..., m), W (..., n)."""
+    V, W = np.asarray(V, np.float64), np.asarray(W, np.float64)
+    f = np.asarray(an.population_loss(V, W, v_star, w_star))
+    geo = geometry(W, np.broadcast_to(np.asarray(w_star, np.float64), W.shape))
+    gv, _ = an.population_grad(V, W, v_star, w_star)
+    inner = np.asarray(an.coarse_grad_inner(V, W, v_star, w_star, ste))
+    return f, geo.theta, geo.s, np.linalg.norm(gv, axis=-1), inner
+
+
+def _c_trajectory(res, ste, lr, mode, tol):
+    """A Trajectory from a one-run _run_ensemble result (iterates recorded)."""
+    re, t_end = res["record_every"], int(res["steps_taken"][0])
+    k = t_end // re + 1  # recorded slots actually reached
+    steps = np.arange(k) * re
+    V, W, L = res["rec_v"][0, :k], res["rec_w"][0, :k], res["rec_loss"][0, :k]
+    v_fin, w_fin = res["v"][0], res["w"][0]
+    if not (np.all(np.isfinite(v_fin)) and np.all(np.isfinite(w_fin))):
+        raise FloatingPointError(
+            f"coarse gradient descent diverged at step {t_end} (lr={lr} too large?)")
+    if steps[-1] != t_end:
+        steps = np.append(steps, t_end)
+        V, W = np.vstack([V, v_fin]), np.vstack([W, w_fin])
+        L = np.append(L, res["final_loss"][0])
+    f, theta, s, gvn, inner = _population_record(V, W, res["v_star"], res["w_star"], ste)
+    converged = tol is not None and t_end < res.get("steps", t_end + 1)
+    return dict(step=steps, f=f, theta=theta, w_norm=s, grad_v_norm=gvn, inner=inner,
+                empirical_loss=L, v_final=v_fin.astype(np.float64),
+                w_final=w_fin.astype(np.float64), steps_taken=t_end, converged=converged,
+                _v_coords=V.astype(np.float64), _v_basis=None, _w_coords=W.astype(np.float64),
+                _w_basis=None)
 
 
 def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
-                            mode="population", batch_size=None, rng=None, tol=None,
-                            record_every=1, breakpoints=None, threads=1):
+                            mode="population", Z=None, y=None, label_noise=0.0,
+                            batch_size=None, rng=None, tol=None, record_every=1,
+                            breakpoints=None):
     """Coarse gradient descent (Algorithm 1): exact-v-gradient, STE-w-gradient steps.
 
     Parameters
@@ -281,15 +355,27 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
         Step size eta > 0.
     steps : int
         Maximum number of updates (>= 0).
-    mode : {"population", "sampled"}
+    mode : {"population", "sampled", "empirical"}
         "population": exact expectations (Algorithm 1 as printed), run in a
         low-dimensional invariant subspace (see the module docstring).
         "sampled": each step averages over ``batch_size`` fresh Gaussian
-        inputs through the C kernels (mini-batch coarse SGD).
+        inputs from stefast's generator (online mini-batch coarse SGD).
+        "empirical": Algorithm 1 on the fixed training set ``Z``, full batch,
+        or mini-batches of ``batch_size`` over epochs shuffled from ``rng``.
+        Both run in C (:func:`descent_ensemble` with one run) in float64.
+    Z : array_like, shape (N, m, n), optional
+        The training set of mode "empirical".
+    y : array_like, shape (N,), optional
+        Labels of ``Z`` (mode "empirical"); default the teacher's,
+        ``v_star' sigma(Z w_star)``.
+    label_noise : float, optional
+        Standard deviation of Gaussian noise added to the teacher's labels
+        (fixed per training sample; fresh per sample in mode "sampled").
     batch_size : int, optional
-        Required for ``mode="sampled"``.
-    rng : None, int or numpy.random.Generator, optional
-        Seed for the sampled batches (``np.random.default_rng(rng)`` once).
+        Samples per step: required in mode "sampled"; in mode "empirical"
+        the default is the whole training set.
+    rng : None, int, SeedSequence or Generator, optional
+        Seed (SPEC 7) of the batches, the label noise and the shuffles.
     tol : float, optional
         Stop when the norm of the (exact or sampled) update direction
         ``|(grad_v, grad_w)|`` falls below ``tol``.
@@ -297,9 +383,6 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
         Record every this many steps (the last step is always recorded).
     breakpoints : sequence of float, optional
         For a callable ste.
-    threads : int or None, optional
-        Threads for the sampled kernels (default 1: one small batch per step
-        is faster on one core than split; None uses every core).
 
     Returns
     -------
@@ -327,23 +410,228 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
     record_every = val.check_positive_int(record_every, "record_every")
     if tol is not None:
         tol = val.check_nonnegative_float(tol, "tol")
-    mode = val.check_choice(mode, "mode", ("population", "sampled"))
+    mode = val.check_choice(mode, "mode", ("population", "sampled", "empirical"))
     sur = fm.resolve_ste(ste, breakpoints)
     name = sur if isinstance(sur, str) else sur.name
     if mode == "population":
-        if batch_size is not None:
-            raise ValueError("batch_size is only used with mode='sampled'")
+        for arg, value in (("batch_size", batch_size), ("Z", Z), ("y", y)):
+            if value is not None:
+                raise ValueError(f"{arg} is not used with mode='population'")
         res = _population_run(v0, w0, v_star, w_star, sur, lr, steps, tol, record_every)
     else:
         if not isinstance(sur, str):
-            raise TypeError("mode='sampled' needs a named ste (the C kernels); "
+            raise TypeError(f"mode={mode!r} needs a named ste (the C kernels); "
                             "use mode='population' for a callable")
-        if batch_size is None:
-            raise ValueError("mode='sampled' needs batch_size (samples per step)")
-        batch_size = val.check_positive_int(batch_size, "batch_size")
-        gen = np.random.default_rng(rng)
-        res = _sampled_run(v0, w0, v_star, w_star, sur, lr, steps, tol, record_every,
-                           batch_size, gen, threads)
+        if mode == "sampled":
+            if Z is not None or y is not None:
+                raise ValueError("mode='sampled' draws its own samples; use mode='empirical' "
+                                 "with Z for a training set")
+            if batch_size is None:
+                raise ValueError("mode='sampled' needs batch_size (samples per step)")
+        elif Z is None:
+            raise ValueError("mode='empirical' needs Z, the training set of shape (N, m, n)")
+        Z = None if Z is None else val.as_float_array(Z, "Z")
+        if Z is not None and Z.ndim != 3:
+            raise ValueError(f"Z must have shape (N, m, n), got shape {Z.shape}")
+        y = None if y is None else val.as_float_array(y, "y")
+        f64 = (lambda a: None if a is None else np.asarray(a, np.float64)[None])
+        raw = _run_ensemble(v0[None], w0[None], v_star, w_star, ste=sur, lr=lr, steps=steps,
+                            Z=f64(Z), y=f64(y),
+                            n_train=None, batch_size=batch_size, label_noise=label_noise,
+                            rng=rng, record_every=record_every, tol=tol, threads=1,
+                            progress=False)
+        raw["steps"] = steps
+        res = _c_trajectory(raw, sur, lr, mode, tol)
     return Trajectory(ste=str(name), lr=float(lr), mode=mode, **res)
 
 
+
+
+# --------------------------------------------------------------------------
+# ensembles
+# --------------------------------------------------------------------------
+
+STATUSES = ("global", "spurious", "saddle", "diverged", "max_steps")
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    """R runs of coarse gradient descent (:func:`descent_ensemble`).
+
+    Attributes
+    ----------
+    v, w : ndarray, shapes (R, m), (R, n)
+        Final iterates, in the runs' precision.
+    steps_taken : ndarray of int, shape (R,)
+    final_loss : ndarray, shape (R,)
+        Mean loss on the last step's batch at the final iterate (the
+        training set in full-batch runs); NaN for diverged runs.
+    f, theta, w_norm : ndarray, shape (R,)
+        Population loss, angle to w* and |w| at the final iterate (NaN for
+        diverged runs).
+    status : ndarray of str, shape (R,)
+        ``"global"``: theta < ``success_tol`` and |v - v*| <= ``success_tol``
+        (1 + |v*|); ``"spurious"`` / ``"saddle"``: stopped by ``tol`` elsewhere,
+        nearer theta = pi (Proposition 1's spurious minimisers) or not;
+        ``"diverged"``: an iterate turned non-finite; ``"max_steps"``: none of
+        these after ``steps`` updates.
+    record_step : ndarray of int or None
+        Steps at which curves were recorded (every ``record_every``).
+    loss, f_curve, theta_curve, w_norm_curve : ndarray (R, len(record_step)) or None
+        Recorded batch loss, population loss, angle and |w|; NaN after a
+        run's last step.
+    """
+
+    v: np.ndarray
+    w: np.ndarray
+    steps_taken: np.ndarray
+    final_loss: np.ndarray
+    f: np.ndarray
+    theta: np.ndarray
+    w_norm: np.ndarray
+    status: np.ndarray
+    record_step: object = None
+    loss: object = None
+    f_curve: object = None
+    theta_curve: object = None
+    w_norm_curve: object = None
+
+    def __len__(self):
+        return len(self.steps_taken)
+
+    def counts(self):
+        """Number of runs per status, as a dict over every status."""
+        return {st: int(np.sum(self.status == st)) for st in STATUSES}
+
+    @classmethod
+    def from_runs(cls, v, w, steps_taken, final_loss, v_star, w_star, steps, success_tol,
+                  record_every=0, rec_loss=None, rec_v=None, rec_w=None):
+        """The result of runs given their final and recorded iterates (statuses and
+        population quantities computed here, with the closed forms)."""
+        success_tol = val.check_nonnegative_float(success_tol, "success_tol")
+        vs = np.asarray(v_star, np.float64).reshape(-1, v.shape[1])
+        ws = np.asarray(w_star, np.float64).reshape(-1, w.shape[1])
+        status, f, theta, s = _status(v, w, vs, ws, steps_taken, steps, success_tol)
+        curves = {}
+        if record_every:
+            R, T = rec_loss.shape
+            V, W = rec_v.astype(np.float64), rec_w.astype(np.float64)
+            ok = np.all(np.isfinite(V), axis=-1) & np.all(np.isfinite(W), axis=-1)
+            fc, tc, sc = (np.full((R, T), np.nan) for _ in range(3))
+            vsb = np.broadcast_to(vs[:, None, :], V.shape)[ok]
+            wsb = np.broadcast_to(ws[:, None, :], W.shape)[ok]
+            fc[ok] = an.population_loss(V[ok], W[ok], vsb, wsb)
+            geo = geometry(W[ok], wsb.astype(np.float64))
+            tc[ok], sc[ok] = geo.theta, geo.s
+            curves = dict(record_step=np.arange(T) * record_every, loss=rec_loss,
+                          f_curve=fc, theta_curve=tc, w_norm_curve=sc)
+        return cls(v, w, steps_taken, final_loss, f, theta, s, status, **curves)
+
+
+def _status(v, w, v_star, w_star, steps_taken, steps, success_tol):
+    finite = np.all(np.isfinite(v), axis=1) & np.all(np.isfinite(w), axis=1)
+    R = v.shape[0]
+    status = np.full(R, "max_steps", dtype=object)
+    f = np.full(R, np.nan)
+    theta = np.full(R, np.nan)
+    s = np.full(R, np.nan)
+    if finite.any():
+        vs = np.broadcast_to(v_star, v.shape)[finite].astype(np.float64)
+        ws = np.broadcast_to(w_star, w.shape)[finite].astype(np.float64)
+        vf, wf = v[finite].astype(np.float64), w[finite].astype(np.float64)
+        f[finite] = an.population_loss(vf, wf, vs, ws)
+        geo = geometry(wf, ws)
+        theta[finite], s[finite] = geo.theta, geo.s
+    with np.errstate(over="ignore", invalid="ignore"):  # diverged runs' v is huge or inf
+        v_err = np.linalg.norm(v.astype(np.float64) - v_star, axis=-1)
+    good = finite & (theta < success_tol) & (v_err <= success_tol * (1 + np.linalg.norm(
+        np.broadcast_to(v_star, v.shape), axis=-1)))
+    stopped = finite & ~good & (steps_taken < steps)
+    status[stopped] = np.where(theta[stopped] > 3 * np.pi / 4, "spurious", "saddle")
+    status[good] = "global"
+    status[~finite] = "diverged"
+    return status.astype(str), f, theta, s
+
+
+def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y=None,
+                     n_train=None, batch_size=None, label_noise=0.0, rng=None,
+                     record_every=None, tol=None, success_tol=1e-3, first_stream=0,
+                     threads=None, progress=False):
+    """R independent runs of coarse gradient descent in one call, in C.
+
+    Each run is Algorithm 1 on its own data: a given training set, one drawn
+    inside C from stefast's generator, or fresh samples every step. Runs are
+    spread over threads with the GIL released; the results are bitwise the
+    same for any ``threads`` and equal to running the runs one at a time.
+
+    Parameters
+    ----------
+    v0, w0 : array_like, shapes (R, m), (R, n)
+        Starting points. float32 inputs (all of them) run in float32, any
+        other real dtype in float64; batch sums are in double either way.
+    v_star, w_star : array_like, shapes (m,), (n,) or (R, m), (R, n)
+        One teacher for every run, or one per run.
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    lr : float
+        Step size > 0.
+    steps : int
+        Updates per run (fewer when ``tol`` stops a run).
+    Z : array_like, shape (R, N, m, n), optional
+        Each run's training set. With neither ``Z`` nor ``n_train`` the runs
+        are online: each step draws ``batch_size`` fresh samples.
+    y : array_like, shape (R, N), optional
+        Labels of ``Z``; default the teacher's.
+    n_train : int, optional
+        Draw each run's training set of N samples inside C: run r uses
+        stream r of the generator keyed by ``rng`` (its first N m n values,
+        sample-major, then N label noises), so
+        ``stefast.standard_normals((N * m * n,), rng=rng, stream=r)`` gives
+        it back. Only one run's set per thread is in memory at a time.
+    batch_size : int, optional
+        Samples per step: default the whole training set; smaller values
+        take mini-batches over epochs shuffled per run. Required online.
+    label_noise : float, optional
+        Standard deviation of Gaussian noise on the teacher's labels.
+    rng : None, int, SeedSequence or Generator, optional
+        SPEC 7 seed of the generator key (as in :func:`stefast.monte_carlo`).
+    record_every : int, optional
+        Record curves every this many steps; None records only the summary,
+        which keeps memory at O(R (m + n)) however many steps.
+    tol : float, optional
+        Stop a run when its mean update direction's norm falls below tol.
+    success_tol : float, optional
+        Tolerance of the "global" status.
+    first_stream : int, optional
+        Run r draws from stream ``first_stream + r``: runs r0 .. r1 of a
+        larger ensemble, called with ``first_stream=r0``, give the same bits
+        as within the whole (how ensembles split across calls or workers).
+    threads : int or None, optional
+        Threads over runs (None: every core).
+    progress : bool, optional
+        A progress bar over runs (needs tqdm); Ctrl-C stops between groups
+        of runs with a KeyboardInterrupt saying how far it got.
+
+    Returns
+    -------
+    EnsembleResult
+
+    Examples
+    --------
+    >>> import numpy as np, stefast
+    >>> rng = np.random.default_rng(0)
+    >>> v_star, w_star = np.array([1.0, 2.0, -0.5]), np.array([1.0, 0.0, 0.0, 0.0])
+    >>> res = stefast.descent_ensemble(rng.standard_normal((8, 3)),
+    ...                                rng.standard_normal((8, 4)), v_star, w_star,
+    ...                                lr=0.1, steps=500, n_train=200, rng=1)
+    >>> res.v.shape, sum(res.counts().values())
+    ((8, 3), 8)
+    """
+    val.check_nonnegative_float(success_tol, "success_tol")
+    raw = _run_ensemble(v0, w0, v_star, w_star, ste=ste, lr=lr, steps=steps, Z=Z, y=y,
+                        n_train=n_train, batch_size=batch_size, label_noise=label_noise,
+                        rng=rng, record_every=record_every, tol=tol, threads=threads,
+                        progress=progress, first_stream=first_stream)
+    return EnsembleResult.from_runs(raw["v"], raw["w"], raw["steps_taken"], raw["final_loss"],
+                                    raw["v_star"], raw["w_star"], steps, success_tol,
+                                    raw["record_every"], raw["rec_loss"], raw["rec_v"],
+                                    raw["rec_w"])

@@ -24,6 +24,7 @@ __all__ = [
     "quantized_relu",
     "quantized_relu_grad",
     "monte_carlo",
+    "descent_ensemble",
 ]
 
 
@@ -213,3 +214,127 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
         count += B
         done += B
     return mc.MCEstimate._from_moments(mean, m2, count, method, ste, dtype, m, ())
+
+
+# ---- coarse gradient descent ensembles ----
+# The twin of stefast.descent_ensemble, one run at a time in NumPy: the same
+# data (the same generator streams and shuffles), the same arithmetic order
+# of the updates, but batch sums in NumPy's order, so the two agree to
+# rounding, not to the bit.
+
+_SHUFFLE_DOMAIN = 0x73687566666C65  # the epoch shuffles' Threefry key domain (descent.c)
+
+
+def _epoch_permutation(key, run, epoch, N):
+    """The Fisher-Yates shuffle of descent.c, one Threefry word per swap."""
+    from stefast import _core
+
+    perm = list(range(N))
+    for i in range(N - 1, 0, -1):
+        word, _ = _core.threefry2x64_20(run, (epoch * N + i) % 2**64,
+                                        int(key[0]) ^ _SHUFFLE_DOMAIN, int(key[1]))
+        j = (word * (i + 1)) >> 64
+        perm[i], perm[j] = perm[j], perm[i]
+    return np.array(perm)
+
+
+def _reference_run(v, w, v_star, w_star, Z, y, N, stream, ste, lr, steps, batch_size,
+                   label_noise, tol, key, dtype, record_every):
+    from stefast import montecarlo as mc
+
+    m, n = v.size, w.size
+    t_ = dtype.type
+    online = Z is None and N == 0
+    normals = None
+    if Z is None or label_noise > 0:
+        # the prefix of the run's stream that it will use, drawn at once
+        if online:
+            need = (steps + 1) * (batch_size * m * n + (batch_size if label_noise > 0 else 0))
+        else:
+            need = (0 if Z is not None else N * m * n) + (N if label_noise > 0 else 0)
+        normals = np.empty(need, dtype=dtype)
+        mc._core.normals(key, stream, normals, 1, need, 1)
+    pos = 0
+    if not online and Z is None:
+        Z = normals[:N * m * n].reshape(N, m, n)
+        pos = N * m * n
+    labelled = y is not None or label_noise > 0
+    if labelled and not online and y is None:
+        y = forward(Z, v_star, w_star).astype(dtype)
+        y = y + (label_noise * normals[pos:pos + N].astype(np.float64)).astype(dtype)
+    B = batch_size if online or (batch_size and batch_size < N) else N
+    per_epoch = 1 if online or B == N else -(-N // B)
+    records = []  # (loss, v, w) at the recorded steps
+    t = 0
+    while True:
+        if online:
+            Zb = normals[pos:pos + B * m * n].reshape(B, m, n)
+            pos += B * m * n
+            yb = None
+            if labelled:
+                yb = forward(Zb, v_star, w_star).astype(dtype)
+                yb = yb + (label_noise * normals[pos:pos + B].astype(np.float64)).astype(dtype)
+                pos += B
+        elif B == N:
+            Zb, yb = Z, y
+        else:
+            e, j = divmod(t, per_epoch)
+            if j == 0:
+                perm = _epoch_permutation(key, stream, e, N)
+            idx = perm[j * B:(j + 1) * B]
+            Zb, yb = Z[idx], (None if y is None else y[idx])
+        if yb is None:
+            yb = forward(Zb, v_star, w_star)
+        # the loss and gradients of the model with these labels
+        zw = Zb @ w
+        r = np.where(zw > 0, v, t_(0)).sum(-1) - yb
+        loss = 0.5 * r.astype(np.float64) ** 2
+        gv = np.where(zw > 0, r[:, None], t_(0)).astype(np.float64)
+        a = np.where(window_mask(zw, ste), v * r[:, None], t_(0))
+        gw = np.einsum("bmn,bm->bn", Zb, a).astype(np.float64)
+        Bt = Zb.shape[0]
+        mean_v, mean_w, mean_loss = gv.sum(0) / Bt, gw.sum(0) / Bt, float(loss.sum() / Bt)
+        if record_every and t % record_every == 0:
+            records.append((mean_loss, v, w))
+        if t >= steps or (tol > 0 and np.sqrt(mean_v @ mean_v + mean_w @ mean_w) < tol):
+            return v, w, t, mean_loss, records
+        v = (v.astype(np.float64) - lr * mean_v).astype(dtype)
+        w = (w.astype(np.float64) - lr * mean_w).astype(dtype)
+        if not (np.all(np.isfinite(v)) and np.all(np.isfinite(w))):
+            return v, w, t + 1, float("nan"), records
+        t += 1
+
+
+def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y=None,
+                     n_train=None, batch_size=None, label_noise=0.0, rng=None,
+                     record_every=None, tol=None, success_tol=1e-3, first_stream=0,
+                     threads=None, progress=False):
+    from stefast import descent as ds
+    from stefast import montecarlo as mc
+
+    val.check_ste(ste)
+    v0, w0, v_star, w_star, Z, y, stride, (R, N, m, n) = val.check_ensemble_inputs(
+        v0, w0, v_star, w_star, Z, y)
+    if n_train is not None:
+        N = val.check_positive_int(n_train, "n_train")
+    steps = val.check_positive_int(steps, "steps", minimum=0)
+    record_every = 0 if record_every is None else val.check_positive_int(record_every,
+                                                                          "record_every")
+    key = mc.mc_key(rng)
+    n_rec = steps // record_every + 1 if record_every else 0
+    dt = v0.dtype
+    v, w = np.empty_like(v0), np.empty_like(w0)
+    taken, final = np.empty(R, np.int64), np.empty(R)
+    rec_loss = np.full((R, n_rec), np.nan)
+    rec_v, rec_w = np.full((R, n_rec, m), np.nan, dt), np.full((R, n_rec, n), np.nan, dt)
+    for r in range(R):
+        vs = v_star[r] if stride else v_star
+        ws = w_star[r] if stride else w_star
+        v[r], w[r], taken[r], final[r], records = _reference_run(
+            v0[r], w0[r], vs, ws, None if Z is None else Z[r], None if y is None else y[r],
+            N, first_stream + r, ste, float(lr), steps, batch_size or 0, float(label_noise),
+            float(tol or 0.0), key, dt, record_every)
+        for k, (loss, vk, wk) in enumerate(records):
+            rec_loss[r, k], rec_v[r, k], rec_w[r, k] = loss, vk, wk
+    return ds.EnsembleResult.from_runs(v, w, taken, final, v_star, w_star, steps, success_tol,
+                                       record_every, rec_loss, rec_v, rec_w)
