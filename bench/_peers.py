@@ -204,3 +204,41 @@ def check_loss_and_grads(peer_result, fast, dtype, ste_masks_ok=True):
                                atol=tol * max(np.abs(fast.grad_v).max(), 1))
     np.testing.assert_allclose(np.asarray(gw, float), fast.grad_w, rtol=tol,
                                atol=tol * max(np.abs(fast.grad_w).max(), 1))
+
+
+# ---- coarse gradient descent ensembles ----
+
+def jax_or_skip():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def jax_ensemble(steps, lr):
+    """jit(vmap(lax.scan)) of full-batch coarse gradient descent (relu STE,
+    teacher labels): runs over the leading axis, steps in a scan."""
+    key = ("jax_ens", steps, lr)
+    if key in _CACHE:
+        return _CACHE[key]
+    jax = jax_or_skip()
+    jnp = jax.numpy
+
+    def one_run(v0, w0, v_star, w_star, Z):
+        y_star = jnp.where(Z @ w_star > 0, v_star, 0.0).sum(-1)  # (N,)
+
+        def step(state, _):
+            v, w = state
+            zw = Z @ w  # (N, m)
+            s = zw > 0
+            r = jnp.where(s, v, 0.0).sum(-1) - y_star
+            gv = jnp.where(s, r[:, None], 0.0).mean(0)
+            a = jnp.where(s, v * r[:, None], 0.0)  # relu window
+            gw = jnp.einsum("bmn,bm->n", Z, a) / Z.shape[0]
+            return (v - lr * gv, w - lr * gw), None
+
+        (v, w), _ = jax.lax.scan(step, (v0, w0), None, length=steps)
+        return v, w
+
+    fn = jax.jit(jax.vmap(one_run, in_axes=(0, 0, None, None, 0)))
+    _CACHE[key] = fn
+    return fn

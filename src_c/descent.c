@@ -28,7 +28,7 @@
 #define STEFAST_SHUFFLE_DOMAIN UINT64_C(0x73687566666c65)
 
 /* mu'(x) of a named window; x in double is exact for either precision */
-static inline int in_window_(double x, stefast_ste ste)
+STEFAST_INLINE int in_window_(double x, stefast_ste ste)
 {
     switch (ste) {
     case STEFAST_STE_IDENTITY: return 1;

@@ -37,18 +37,45 @@ static void FN(reader_take_)(FN(normal_reader_) *r, T *out, int64_t len)
     }
 }
 
+/* 32 bytes of T: the dot product's lanes (plain C vector extensions, so one
+ * source serves every target; wider units split or fuse them, same bits) */
+#define LANES_ ((int)(32 / sizeof(T)))
+typedef T FN(vec_) __attribute__((vector_size(32)));
+
+/* z . w with 2 LANES_ independent partial sums folded in a fixed order: they
+ * stay in vector registers (a single running sum would be a chain of
+ * dependent adds), and every dispatch clone rounds the same */
+STEFAST_INLINE T FN(dot_)(const T *restrict z, const T *restrict w, int64_t n)
+{
+    FN(vec_) a, b, za, zb, wa, wb;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    int64_t j = 0;
+    for (; j + 2 * LANES_ <= n; j += 2 * LANES_) {
+        memcpy(&za, z + j, sizeof za);
+        memcpy(&zb, z + j + LANES_, sizeof zb);
+        memcpy(&wa, w + j, sizeof wa);
+        memcpy(&wb, w + j + LANES_, sizeof wb);
+        a += za * wa;
+        b += zb * wb;
+    }
+    T t[2 * LANES_];
+    memcpy(t, &a, sizeof a);
+    memcpy(t + LANES_, &b, sizeof b);
+    for (int k = 0; j < n; j++, k++) t[k] += z[j] * w[j];
+    for (int half = LANES_; half >= 1; half /= 2)
+        for (int k = 0; k < half; k++) t[k] += t[k + half];
+    return t[0];
+}
+
 /* y[b] = v^T sigma(Z_b w) for b < B, in the sample's precision */
 static void FN(predict_)(const T *Z, const T *v, const T *w, int64_t B, int64_t m,
                          int64_t n, T *y)
 {
     for (int64_t b = 0; b < B; b++) {
         T yb = 0;
-        for (int64_t i = 0; i < m; i++) {
-            const T *z = Z + (b * m + i) * n;
-            T zw = 0;
-            for (int64_t j = 0; j < n; j++) zw += z[j] * w[j];
-            if (zw > 0) yb += v[i];
-        }
+        for (int64_t i = 0; i < m; i++)
+            if (FN(dot_)(Z + (b * m + i) * n, w, n) > 0) yb += v[i];
         y[b] = yb;
     }
 }
@@ -58,9 +85,11 @@ static void FN(predict_)(const T *Z, const T *v, const T *w, int64_t B, int64_t 
  * the coarse grad_w Z^T (mu'(Zw) v) r, r = v^T sigma(Z_b w) - y_b, in double.
  * The teacher-labelled case goes through the model kernel instead.
  */
-static void FN(labelled_sums_)(const T *Z, const T *y, const T *v, const T *w, int64_t B,
-                               int64_t m, int64_t n, stefast_ste ste, T *zw,
-                               double *loss, double *gv, double *gw)
+STEFAST_DISPATCH
+static void FN(labelled_sums_)(const T *restrict Z, const T *restrict y, const T *restrict v,
+                               const T *restrict w, int64_t B, int64_t m, int64_t n,
+                               stefast_ste ste, T *restrict zw, double *restrict loss,
+                               double *restrict gv, double *restrict gw)
 {
     *loss = 0.0;
     memset(gv, 0, (size_t)m * sizeof(double));
@@ -69,11 +98,8 @@ static void FN(labelled_sums_)(const T *Z, const T *y, const T *v, const T *w, i
         const T *Zb = Z + b * m * n;
         T yb = 0;
         for (int64_t i = 0; i < m; i++) {
-            const T *z = Zb + i * n;
-            T s = 0;
-            for (int64_t j = 0; j < n; j++) s += z[j] * w[j];
-            zw[i] = s;
-            if (s > 0) yb += v[i];
+            zw[i] = FN(dot_)(Zb + i * n, w, n);
+            if (zw[i] > 0) yb += v[i];
         }
         const T r = yb - y[b];
         if (r == 0) continue; /* adds exactly nothing, even where Z is huge */
@@ -82,7 +108,7 @@ static void FN(labelled_sums_)(const T *Z, const T *y, const T *v, const T *w, i
             if (zw[i] > 0) gv[i] += (double)r;
             if (!in_window_((double)zw[i], ste)) continue;
             const T a = v[i] * r;
-            const T *z = Zb + i * n;
+            const T *restrict z = Zb + i * n;
             for (int64_t j = 0; j < n; j++) gw[j] += (double)(z[j] * a);
         }
     }
@@ -285,6 +311,7 @@ int FN(stefast_descent_ensemble)(const T *v0, const T *w0, const T *v_star,
     return status;
 }
 
+#undef LANES_
 #undef FN
 #undef CAT_
 #undef CAT2_
