@@ -26,6 +26,10 @@
  * "arch=x86-64-v4" clone but its resolver never selects it (it tests the CPU
  * vendor), and it has no "x86-64-v4" for __builtin_cpu_supports; there the
  * clone is "avx512vl", which implies AVX-512F and tests correctly.
+ *
+ * Put STEFAST_DISPATCH on static functions only, behind plain public ones:
+ * clang 14 names the ifunc of an external function "name.ifunc", so other
+ * files calling "name" do not link.
  */
 #if defined(__x86_64__) && defined(__linux__) && !defined(STEFAST_NO_DISPATCH) && \
     defined(__has_attribute)
