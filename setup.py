@@ -53,6 +53,9 @@ class BuildExt(build_ext):
                 if NATIVE:
                     ext.extra_compile_args += ["-march=native"]
                     ext.define_macros += [("STEFAST_NO_DISPATCH", "1")]
+                # debug info valgrind 3.19 (tests/test_memory_safety.py) can
+                # read: it gives up on clang 14's default DWARF 5
+                ext.extra_compile_args += ["-gdwarf-4"]
                 # GCC notes that passing a vector by value changes the ABI
                 # without AVX; the vector helpers are always inlined, so no
                 # call has that ABI

@@ -7,7 +7,7 @@
 #define FN(name) CAT(name, SUF)
 
 STEFAST_DISPATCH
-int FN(stefast_binarize)(const T *x, T *out, int64_t len)
+static int FN(binarize_)(const T *x, T *out, int64_t len)
 {
     if (len < 0) return STEFAST_EINVAL;
     for (int64_t k = 0; k < len; k++) out[k] = x[k] > 0 ? (T)1 : (T)0;
@@ -15,7 +15,7 @@ int FN(stefast_binarize)(const T *x, T *out, int64_t len)
 }
 
 STEFAST_DISPATCH
-int FN(stefast_sign)(const T *x, T *out, int64_t len)
+static int FN(sign_)(const T *x, T *out, int64_t len)
 {
     if (len < 0) return STEFAST_EINVAL;
     /* NaN fails both comparisons and is passed through */
@@ -25,7 +25,7 @@ int FN(stefast_sign)(const T *x, T *out, int64_t len)
 }
 
 STEFAST_DISPATCH
-int FN(stefast_ste_grad)(const T *x, const T *grad, T *out, int64_t len, stefast_ste ste)
+static int FN(ste_grad_)(const T *x, const T *grad, T *out, int64_t len, stefast_ste ste)
 {
     if (len < 0) return STEFAST_EINVAL;
     switch (ste) {
@@ -47,6 +47,16 @@ int FN(stefast_ste_grad)(const T *x, const T *grad, T *out, int64_t len, stefast
         return STEFAST_EINVAL;
     }
     return STEFAST_OK;
+}
+
+/* the public names (dispatched functions are static: internal.h) */
+int FN(stefast_binarize)(const T *x, T *out, int64_t len) { return FN(binarize_)(x, out, len); }
+
+int FN(stefast_sign)(const T *x, T *out, int64_t len) { return FN(sign_)(x, out, len); }
+
+int FN(stefast_ste_grad)(const T *x, const T *grad, T *out, int64_t len, stefast_ste ste)
+{
+    return FN(ste_grad_)(x, grad, out, len, ste);
 }
 
 #undef FN

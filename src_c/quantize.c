@@ -105,7 +105,7 @@ static int check_args(int64_t len, int bits, double alpha)
  *   rounding: STEFAST_ROUND_CEIL or STEFAST_ROUND_NEAREST
  */
 STEFAST_DISPATCH
-int stefast_quantized_relu_d(const double *x, double *out, int64_t len,
+static int quantized_relu_d_(const double *x, double *out, int64_t len,
                              int bits, double alpha, stefast_rounding rounding)
 {
     int st = check_args(len, bits, alpha);
@@ -114,7 +114,7 @@ int stefast_quantized_relu_d(const double *x, double *out, int64_t len,
 }
 
 STEFAST_DISPATCH
-int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
+static int quantized_relu_f_(const float *x, float *out, int64_t len,
                              int bits, double alpha, stefast_rounding rounding)
 {
     int st = check_args(len, bits, alpha);
@@ -211,7 +211,7 @@ int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
  *   alpha_grad: STEFAST_ALPHA_GRAD_EXACT or STEFAST_ALPHA_GRAD_LSQ
  */
 STEFAST_DISPATCH
-int stefast_quantized_relu_grad_d(const double *x, const double *grad,
+static int quantized_relu_grad_d_(const double *x, const double *grad,
                                   double *grad_x, double *grad_alpha,
                                   int64_t len, int bits, double alpha,
                                   stefast_rounding rounding, stefast_ste ste,
@@ -223,7 +223,7 @@ int stefast_quantized_relu_grad_d(const double *x, const double *grad,
 }
 
 STEFAST_DISPATCH
-int stefast_quantized_relu_grad_f(const float *x, const float *grad,
+static int quantized_relu_grad_f_(const float *x, const float *grad,
                                   float *grad_x, double *grad_alpha,
                                   int64_t len, int bits, double alpha,
                                   stefast_rounding rounding, stefast_ste ste,
@@ -241,3 +241,22 @@ int stefast_quantized_relu_grad_f(const float *x, const float *grad,
 #undef QRELU_ALPHA_LOOP
 #undef QRELU_CEIL_LEVEL
 #undef QRELU_NEAREST_LEVEL
+
+/* the public names (dispatched functions are static: internal.h) */
+#define QRELU_PUBLIC(T, SUF)                                                                \
+    int stefast_quantized_relu##SUF(const T *x, T *out, int64_t len, int bits, double alpha, \
+                                    stefast_rounding rounding)                              \
+    {                                                                                       \
+        return quantized_relu##SUF##_(x, out, len, bits, alpha, rounding);                  \
+    }                                                                                       \
+    int stefast_quantized_relu_grad##SUF(const T *x, const T *grad, T *grad_x,              \
+                                         double *grad_alpha, int64_t len, int bits,         \
+                                         double alpha, stefast_rounding rounding,           \
+                                         stefast_ste ste, stefast_alpha_grad alpha_grad)    \
+    {                                                                                       \
+        return quantized_relu_grad##SUF##_(x, grad, grad_x, grad_alpha, len, bits, alpha,   \
+                                           rounding, ste, alpha_grad);                      \
+    }
+QRELU_PUBLIC(double, _d)
+QRELU_PUBLIC(float, _f)
+#undef QRELU_PUBLIC

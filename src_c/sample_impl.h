@@ -233,6 +233,24 @@ STEFAST_INLINE void FN(prefetch_)(const T *p, int64_t ahead)
     if (ahead > 0) __builtin_prefetch((const void *)((uintptr_t)p + (uintptr_t)ahead), 0, 3);
 }
 
+/*
+ * Lane k of the result is lane from[k] of a (from[k] < VLEN) or lane
+ * from[k] - VLEN of b, GCC's __builtin_shuffle(a, b, from). Other compilers
+ * (clang) have only __builtin_shufflevector, whose lanes must be literal
+ * constants; the element-wise moves below fold into the same shuffle once
+ * the caller's constant mask is propagated.
+ */
+STEFAST_INLINE FN(vec_) FN(shuffle_)(FN(vec_) a, FN(vec_) b, FN(ivec_) from)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    return __builtin_shuffle(a, b, from);
+#else
+    FN(vec_) r;
+    for (int k = 0; k < VLEN; k++) r[k] = from[k] < VLEN ? a[from[k]] : b[from[k] - VLEN];
+    return r;
+#endif
+}
+
 /* The shuffle mask taking lane k + width to lane k for the first `width`
  * lanes of each 16 bytes (and lane k to itself elsewhere). */
 STEFAST_INLINE FN(ivec_) FN(lane_shift_)(int width)
@@ -266,11 +284,11 @@ STEFAST_INLINE void FN(fold2_)(FN(line_) a0, FN(line_) a1, FN(line_) b0, FN(line
         lower[k] = k < H ? k : k + H;
         upper[k] = lower[k] + H;
     }
-    FN(vec_) e = __builtin_shuffle(ca, cb, lower) + __builtin_shuffle(ca, cb, upper);
+    FN(vec_) e = FN(shuffle_)(ca, cb, lower) + FN(shuffle_)(ca, cb, upper);
     /* then within each 16 bytes, lane k + width onto lane k (written out:
      * GCC built the shuffle masks at run time in a loop over width) */
-    if (H == 4) e += __builtin_shuffle(e, FN(lane_shift_)(2));
-    e += __builtin_shuffle(e, FN(lane_shift_)(1));
+    if (H == 4) e += FN(shuffle_)(e, e, FN(lane_shift_)(2));
+    e += FN(shuffle_)(e, e, FN(lane_shift_)(1));
     *d = e[0];
     *ds = e[H];
 }

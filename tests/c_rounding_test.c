@@ -1,13 +1,16 @@
 /*
- * c_rounding_test.c -- prints, as exact hex floats, batch sums of
+ * c_rounding_test.c -- prints, as exact hex floats, the results of the kernels
+ * whose bits must not depend on the build: batch sums of
  * stefast_loss_and_grads_sum_{d,f} for awkward shapes (row tails of every
- * length), standard normals of both dtypes (ziggurat slow paths and partial
- * chunks included) and full-method Monte Carlo means. tests/test_c_api.py
- * builds it for baseline x86-64, for AVX2 and with runtime dispatch, and
- * checks the three outputs are identical: the fixed-lane reductions and the
- * generator must round the same on every instruction set. The batch sums are
- * also computed for Z placed on a 64-byte boundary and 8 bytes past one,
- * which take different load paths (sample_impl.h), and must agree exactly.
+ * length), with a 64-bit FNV-1a digest of the per-sample
+ * stefast_loss_and_grads_{d,f} and stefast_forward_{d,f} outputs for the same
+ * batches; standard normals of both dtypes (ziggurat slow paths and partial
+ * chunks included); Monte Carlo means of every method. tests/test_c_api.py
+ * builds it for baseline x86-64, for AVX2, with runtime dispatch, with every
+ * C compiler it finds and for aarch64 (run under qemu), and checks that all
+ * outputs are identical and match a stored SHA-256. The batch sums are also
+ * computed for Z placed on a 64-byte boundary and 8 bytes past one, which
+ * take different load paths (sample_impl.h), and must agree exactly.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +18,14 @@
 #include <string.h> /* memcmp */
 
 #include "stefast.h"
+
+/* FNV-1a over the bytes of an array: a digest that any changed bit changes */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t bytes)
+{
+    const unsigned char *p = data;
+    for (size_t k = 0; k < bytes; k++) h = (h ^ p[k]) * 0x100000001B3ull;
+    return h;
+}
 
 static double pseudo(unsigned long long *state)
 {
@@ -65,6 +76,25 @@ int main(void)
                     return 1;
                 }
                 for (int64_t k = 0; k < 1 + m + n; k++) printf("%a ", sums[0][k]);
+                /* per sample, Z off a line: loss, grad_v, grad_w, forward */
+                const size_t size = dbl ? sizeof(double) : sizeof(float);
+                void *out = malloc(size * (size_t)(B * (2 + m + n)));
+                if (out == NULL) return 1;
+                char *loss = out, *gv = loss + size * (size_t)B;
+                char *gw = gv + size * (size_t)(B * m), *y = gw + size * (size_t)(B * n);
+                const int status = dbl
+                    ? stefast_loss_and_grads_d(Zd[1], vec[0], vec[1], vec[2], vec[3], B, m, n,
+                                               (stefast_ste)ste, (double *)loss, (double *)gv,
+                                               (double *)gw, 1) |
+                      stefast_forward_d(Zd[1], vec[0], vec[1], B, m, n, (double *)y, 1)
+                    : stefast_loss_and_grads_f(Zf[1], vecf[0], vecf[1], vecf[2], vecf[3], B, m,
+                                               n, (stefast_ste)ste, (float *)loss, (float *)gv,
+                                               (float *)gw, 1) |
+                      stefast_forward_f(Zf[1], vecf[0], vecf[1], B, m, n, (float *)y, 1);
+                if (status != STEFAST_OK) return 1;
+                printf("%016llx ", (unsigned long long)fnv1a(0xCBF29CE484222325ull, out,
+                                                             size * (size_t)(B * (2 + m + n))));
+                free(out);
             }
             printf("\n");
         }
@@ -78,26 +108,35 @@ int main(void)
     if (stefast_normals_d(key, 5, 3, 1000, nd, 1) != STEFAST_OK) return 1;
     if (stefast_normals_f(key, 5, 3, 1000, nf, 1) != STEFAST_OK) return 1;
     for (int k = 0; k < 3 * 1000; k++) printf("%a %a\n", nd[k], (double)nf[k]);
-    /* full-method Monte Carlo, m = 5, n = 37 (row tails), relu */
+    /* Monte Carlo, m = 5, n = 37 (row tails), relu, every method; the
+     * projected ones with Q the first two unit vectors, so w = Q^T alpha */
     {
-        const int64_t m = 5, n = 37, p = 1 + 5 + 37;
-        double vec[4][37], mean[43], m2[43];
-        float vecf[4][37];
-        int64_t count = 0;
+        const int64_t m = 5, n = 37;
+        double vec[4][37], mean[43], m2[43], Q[2 * 37] = {0};
+        float vecf[4][37], Qf[2 * 37] = {0};
         for (int a = 0; a < 4; a++)
             for (int k = 0; k < 37; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
-        if (stefast_mc_accumulate_d(vec[0], vec[1], vec[2], vec[3], NULL, NULL, NULL, 0, m, n,
-                                    STEFAST_STE_RELU, STEFAST_MC_FULL, key, 0, 500, 100,
-                                    &count, mean, m2, 1) != STEFAST_OK)
-            return 1;
-        for (int64_t k = 0; k < p; k++) printf("%a %a ", mean[k], m2[k]);
-        count = 0;
-        if (stefast_mc_accumulate_f(vecf[0], vecf[1], vecf[2], vecf[3], NULL, NULL, NULL, 0, m,
-                                    n, STEFAST_STE_RELU, STEFAST_MC_FULL, key, 0, 500, 100,
-                                    &count, mean, m2, 1) != STEFAST_OK)
-            return 1;
-        for (int64_t k = 0; k < p; k++) printf("%a %a ", mean[k], m2[k]);
-        printf("\n");
+        Q[0] = Q[37 + 1] = Qf[0] = Qf[37 + 1] = 1;
+        const double alpha[2] = {vec[1][0], vec[1][1]}, beta[2] = {vec[3][0], vec[3][1]};
+        const float alphaf[2] = {vecf[1][0], vecf[1][1]}, betaf[2] = {vecf[3][0], vecf[3][1]};
+        for (int method = STEFAST_MC_FULL; method <= STEFAST_MC_CONDITIONAL; method++) {
+            const int64_t p = stefast_mc_width((stefast_mc_method)method, m, n, 2);
+            for (int dbl = 1; dbl >= 0; dbl--) {
+                int64_t count = 0;
+                const int status = dbl
+                    ? stefast_mc_accumulate_d(vec[0], vec[1], vec[2], vec[3], Q, alpha, beta, 2,
+                                              m, n, STEFAST_STE_RELU,
+                                              (stefast_mc_method)method, key, 0, 500, 100,
+                                              &count, mean, m2, 1)
+                    : stefast_mc_accumulate_f(vecf[0], vecf[1], vecf[2], vecf[3], Qf, alphaf,
+                                              betaf, 2, m, n, STEFAST_STE_RELU,
+                                              (stefast_mc_method)method, key, 0, 500, 100,
+                                              &count, mean, m2, 1);
+                if (status != STEFAST_OK || count != 500) return 1;
+                for (int64_t k = 0; k < p; k++) printf("%a %a ", mean[k], m2[k]);
+            }
+            printf("\n");
+        }
     }
     return 0;
 }
