@@ -316,7 +316,8 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
     >>> bool(tr.max_increase() <= 1e-12 * tr.f[0])   # monotone up to round-off
     True
     """
-    v0, w0, v_star, w_star = val.check_population_inputs(v0, w0, v_star, w_star)
+    v0, w0, v_star, w_star = val.check_population_inputs(v0, w0, v_star, w_star,
+                                                          names=("v0", "w0"))
     if v0.ndim != 1 or w0.ndim != 1:
         raise ValueError(f"v0, w0, v_star, w_star must be 1-d vectors; got v0 of shape "
                          f"{v0.shape} and w0 of shape {w0.shape}")
@@ -341,7 +342,7 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
         if batch_size is None:
             raise ValueError("mode='sampled' needs batch_size (samples per step)")
         batch_size = val.check_positive_int(batch_size, "batch_size")
-        gen = np.random.default_rng(rng)
+        gen = val.check_rng(rng)
         res = _sampled_run(v0, w0, v_star, w_star, sur, lr, steps, tol, record_every,
                            batch_size, gen, threads)
     return Trajectory(ste=str(name), lr=float(lr), mode=mode, **res)

@@ -27,7 +27,6 @@ twins (``stefast.reference``):
 
 import functools
 import math
-import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -66,21 +65,12 @@ class QuantizedReluGrad(NamedTuple):
 # ---- validation (shared with stefast.reference) ----------------------------
 
 def check_bits(bits):
-    try:
-        b = operator.index(bits)
-    except TypeError:
-        raise TypeError(f"bits must be an integer, got {type(bits).__name__}") from None
-    if not 1 <= b <= MAX_BITS:
-        raise ValueError(f"bits must be an integer in [1, {MAX_BITS}], got {b}")
-    return b
+    return val.check_int(bits, "bits", 1, MAX_BITS)
 
 
 def check_alpha(alpha, dtype=np.dtype(np.float64)):
     """alpha as a Python float: finite, > 0, and still > 0 in ``dtype``."""
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__}") from None
+    a = val.check_real(alpha, "alpha")
     if not (math.isfinite(a) and a > 0):
         raise ValueError(f"alpha must be finite and > 0, got {a!r}")
     a_t = dtype.type(a)
