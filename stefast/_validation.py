@@ -7,6 +7,7 @@ Cython buffer error. Nothing here computes a result.
 
 import operator
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -368,3 +369,29 @@ def check_weights(v, w, v_star, w_star):
     if w_star.shape != w.shape:
         raise ValueError(f"w_star has length {w_star.shape[0]} but w has length {w.shape[0]}")
     return v, w, v_star, w_star
+
+
+def check_output_dir(path, name="--out"):
+    """path as an existing, writeable directory (created with its parents).
+
+    Refused with a message naming ``name``: an empty path, an existing file,
+    a path under a file, or a place where this process cannot write.
+    """
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not text:
+        raise ValueError(f"{name} must name a directory, got {path!r}")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name} {text!r} exists and is not a directory")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{name} {text!r} lies under {str(ancestor)!r}, which is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {text!r}: no permission to write in {str(ancestor)!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{name} {text!r} cannot be created: {exc.strerror or exc}") from None
+    return out

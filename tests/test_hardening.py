@@ -299,3 +299,57 @@ def test_monte_carlo_honours_ctrl_c_quickly():
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert time.perf_counter() - t0 < 0.3 + 1.0
+
+
+# ---- the command line --------------------------------------------------------
+
+
+def _cli_error(argv, capsys):
+    from stefast.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_cli_out_must_be_a_writeable_directory(tmp_path, capsys, monkeypatch):
+    f = tmp_path / "file"
+    f.write_text("x")
+    for cmd in ("reproduce", "table1", "bench"):
+        assert "exists and is not a directory" in _cli_error([cmd, "--out", str(f)], capsys)
+    assert "which is a file" in _cli_error(["reproduce", "--out", str(f / "sub")], capsys)
+    assert "--out must name a directory" in _cli_error(["reproduce", "--out", ""], capsys)
+    # root may write anywhere: the refusal of an unwritable parent is simulated
+    monkeypatch.setattr("os.access", lambda *a: False)
+    assert "no permission to write" in _cli_error(
+        ["reproduce", "--out", str(tmp_path / "new")], capsys)
+    assert not (tmp_path / "new").exists()
+
+
+def test_cli_bench_from_json_that_is_not_a_benchmark_file(tmp_path, capsys):
+    bad = tmp_path / "list.json"
+    bad.write_text("[1, 2]")
+    out = str(tmp_path / "out")
+    assert "not a pytest-benchmark JSON" in _cli_error(
+        ["bench", "--from-json", str(bad), "--out", out], capsys)
+    bad.write_text("{")
+    assert "is not valid JSON" in _cli_error(["bench", "--from-json", str(bad), "--out", out],
+                                             capsys)
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["analytic", "--m", "1000000000000"], "--m"),
+    (["landscape", "--points", "1e12"], "--points"),
+    (["landscape", "--points", "1000000000000"], "--points"),
+    (["train", "--mode", "sampled", "--batch-size", "1e11"], "--batch-size"),
+    (["analytic", "--seed", "-1"], "--seed"),
+    (["analytic", "--m", "2.5"], "--m"),
+])
+def test_cli_sizes_out_of_range_name_their_flag(argv, flag, capsys):
+    from stefast.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}:" in err and "Traceback" not in err
