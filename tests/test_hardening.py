@@ -353,3 +353,42 @@ def test_cli_sizes_out_of_range_name_their_flag(argv, flag, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"argument {flag}:" in err and "Traceback" not in err
+
+
+# ---- the fitted resolution at many bits ---------------------------------------
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "ceil"])
+def test_optimal_alpha_at_the_documented_maximum_is_fast(rounding):
+    from stefast import quantized as qz
+
+    qz._optimal_alpha.cache_clear()
+    t0 = time.perf_counter()
+    alphas = [stefast.optimal_alpha(b, rounding) for b in (18, 24)]
+    assert time.perf_counter() - t0 < 5.0
+    # more levels: a finer resolution, and a top level L alpha that grows slowly
+    assert alphas[1] < alphas[0]
+    assert 6.0 < alphas[1] * (2**24 - 1) < 9.0
+    # the derivative of the error vanishes there
+    for b, a in zip((18, 24), alphas):
+        d = qz._mse_many_levels_derivative(a, b, rounding)
+        scale = qz.quantization_mse(a, b, rounding) / a
+        assert abs(d) < 1e-9 * scale
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "ceil"])
+@pytest.mark.parametrize("bits", [14, 15])
+@pytest.mark.parametrize("top", [0.3, 4.0, 12.0])
+def test_many_level_error_agrees_with_the_cell_by_cell_sum(bits, rounding, top):
+    # the cell-by-cell sum cancels to about 1e-8 relative at these sizes;
+    # the O(1) form was checked against 40-digit arithmetic to 1e-12
+    from stefast import quantized as qz
+
+    alpha = top / (2**bits - 1)
+    exact = qz._mse_cells(alpha, bits, rounding)
+    fast = qz._mse_many_levels(alpha, bits, rounding)
+    assert fast == pytest.approx(exact, rel=1e-7)
+    d_exact = qz._mse_derivative(alpha, bits, rounding)
+    d_fast = qz._mse_many_levels_derivative(alpha, bits, rounding)
+    assert d_fast == pytest.approx(d_exact, rel=1e-7)
+    assert qz.quantization_mse(alpha, bits, rounding) == fast
