@@ -777,6 +777,19 @@ STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z
     const T r = FN(residual_)(zw, v, vs, m, loss, grad_v);
     const T scale = any_active ? r : (T)1; /* as in sample_ */
     for (int64_t j = 0; j < n; j++) grad_w[j] = u[j] * scale;
+    /* r = 0: g = sum_i z_i (v_i r) is 0 as the reference computes it, but
+     * r (sum_i v_i z_i) is 0 inf = NaN where that sum overflowed; such
+     * columns are summed again the reference's way (NaN then only from a
+     * non-finite z) */
+    if (r == 0 && any_active) {
+        for (int64_t j = 0; j < n; j++) {
+            if (grad_w[j] == grad_w[j]) continue;
+            T g = 0;
+            for (int64_t i = 0; i < m; i++)
+                if (FN(in_window_)(zw[i], M->ste)) g += Z[i * n + j] * (v[i] * r);
+            grad_w[j] = g;
+        }
+    }
 }
 
 /* List the rows whose z.w (zw[i]) lies in the window and their v_i: idx
@@ -864,8 +877,12 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int fl
     case STEFAST_STE_CLIPPED_RELU: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_CLIPPED_RELU); break;
     default: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_HARDTANH); break;
     }
-    /* no row in the window: g = 0 exactly, even for a non-finite r */
-    const T scale = active > 0 ? r : (T)1;
+    /* no row in the window: g = 0 exactly, even for a non-finite r. r = 0:
+     * the coefficients become v_i r, as in the reference, so that a sum of
+     * v_i z_i that overflows cannot make 0 inf = NaN (sample_onepass_) */
+    if (r == 0)
+        for (int64_t k = 0; k < active; k++) zw[k] *= r;
+    const T scale = active > 0 && r != 0 ? r : (T)1;
     if (L != NULL)
         FN(rows_combine_lines_)(Z, n, idx, zw, active, scale, grad_w, L, flags & SAMPLE_PADDED_GW);
     else

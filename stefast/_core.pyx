@@ -7,6 +7,8 @@ dtypes and made the buffers contiguous; nothing here decides semantics. Each
 function takes flat 1-d buffers plus sizes, dispatches once on the fused
 dtype (float -> `_f` kernel, double -> `_d` kernel) and releases the GIL.
 """
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE,
+                             PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdint cimport int64_t, uint64_t
 
 from stefast._core cimport *
@@ -33,48 +35,121 @@ cdef int check_status(int status) except -1:
     raise ValueError(f"stefast kernel rejected its arguments (status {status})")
 
 
-def binarize(const floating[::1] x,   # IN
-             floating[::1] out):      # OUT
+# The elementwise kernels take whole arrays, not typed memoryviews: on 16
+# values acquiring two memoryviews cost more than the rest of the call. The
+# raw buffer protocol gives the pointer; an array it cannot serve as one
+# C-contiguous native float32/float64 block makes the function return False
+# (the caller then makes the contiguous copies the general path makes).
+
+cdef int elementwise_buffer(object a, Py_buffer *view, int flags) except -1:
+    """1 with view filled (C-contiguous, native "d" or "f"), 0 if a is not such a buffer."""
+    cdef const char *fmt
+    try:
+        PyObject_GetBuffer(a, view, flags | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    except (BufferError, ValueError, TypeError):
+        return 0
+    fmt = view.format
+    if fmt == NULL or not ((fmt[0] == b"d" or fmt[0] == b"f") and fmt[1] == 0):
+        PyBuffer_Release(view)
+        return 0
+    return 1
+
+
+cdef inline bint same_layout(Py_buffer *a, Py_buffer *b):
+    return a.itemsize == b.itemsize and a.len == b.len and a.format[0] == b.format[0]
+
+
+def binarize(object x,     # IN
+             object out):  # OUT
+    """out = sigma(x); False (nothing written) if x or out is not a matching buffer."""
+    cdef Py_buffer bx, bo
     cdef int status = 0
-    cdef int64_t n = x.shape[0]
-    if n == 0:
-        return
-    with nogil:
-        if floating is double:
-            status = stefast_binarize_d(&x[0], &out[0], n)
-        else:
-            status = stefast_binarize_f(&x[0], &out[0], n)
+    cdef int64_t n
+    if not elementwise_buffer(x, &bx, PyBUF_SIMPLE):
+        return False
+    if not elementwise_buffer(out, &bo, PyBUF_WRITABLE):
+        PyBuffer_Release(&bx)
+        return False
+    try:
+        if not same_layout(&bx, &bo):
+            return False
+        n = bx.len // bx.itemsize
+        if n > 0:
+            with nogil:
+                if bx.itemsize == 8:
+                    status = stefast_binarize_d(<const double *>bx.buf, <double *>bo.buf, n)
+                else:
+                    status = stefast_binarize_f(<const float *>bx.buf, <float *>bo.buf, n)
+    finally:
+        PyBuffer_Release(&bx)
+        PyBuffer_Release(&bo)
     check_status(status)
+    return True
 
 
-def sign(const floating[::1] x,   # IN
-         floating[::1] out):      # OUT
+def sign(object x,     # IN
+         object out):  # OUT
+    """out = sign(x) (sign(0) = +1); False if x or out is not a matching buffer."""
+    cdef Py_buffer bx, bo
     cdef int status = 0
-    cdef int64_t n = x.shape[0]
-    if n == 0:
-        return
-    with nogil:
-        if floating is double:
-            status = stefast_sign_d(&x[0], &out[0], n)
-        else:
-            status = stefast_sign_f(&x[0], &out[0], n)
+    cdef int64_t n
+    if not elementwise_buffer(x, &bx, PyBUF_SIMPLE):
+        return False
+    if not elementwise_buffer(out, &bo, PyBUF_WRITABLE):
+        PyBuffer_Release(&bx)
+        return False
+    try:
+        if not same_layout(&bx, &bo):
+            return False
+        n = bx.len // bx.itemsize
+        if n > 0:
+            with nogil:
+                if bx.itemsize == 8:
+                    status = stefast_sign_d(<const double *>bx.buf, <double *>bo.buf, n)
+                else:
+                    status = stefast_sign_f(<const float *>bx.buf, <float *>bo.buf, n)
+    finally:
+        PyBuffer_Release(&bx)
+        PyBuffer_Release(&bo)
     check_status(status)
+    return True
 
 
-def ste_grad(const floating[::1] x,      # IN
-             const floating[::1] grad,   # IN
-             floating[::1] out,          # OUT
+def ste_grad(object x,      # IN
+             object grad,   # IN
+             object out,    # OUT
              int ste):
+    """out = grad * mu'(x); False if the three are not matching buffers."""
+    cdef Py_buffer bx, bg, bo
     cdef int status = 0
-    cdef int64_t n = x.shape[0]
-    if n == 0:
-        return
-    with nogil:
-        if floating is double:
-            status = stefast_ste_grad_d(&x[0], &grad[0], &out[0], n, <stefast_ste>ste)
-        else:
-            status = stefast_ste_grad_f(&x[0], &grad[0], &out[0], n, <stefast_ste>ste)
+    cdef int64_t n
+    if not elementwise_buffer(x, &bx, PyBUF_SIMPLE):
+        return False
+    if not elementwise_buffer(grad, &bg, PyBUF_SIMPLE):
+        PyBuffer_Release(&bx)
+        return False
+    if not elementwise_buffer(out, &bo, PyBUF_WRITABLE):
+        PyBuffer_Release(&bx)
+        PyBuffer_Release(&bg)
+        return False
+    try:
+        if not (same_layout(&bx, &bo) and same_layout(&bg, &bo)):
+            return False
+        n = bx.len // bx.itemsize
+        if n > 0:
+            with nogil:
+                if bx.itemsize == 8:
+                    status = stefast_ste_grad_d(<const double *>bx.buf, <const double *>bg.buf,
+                                                <double *>bo.buf, n, <stefast_ste>ste)
+                else:
+                    status = stefast_ste_grad_f(<const float *>bx.buf, <const float *>bg.buf,
+                                                <float *>bo.buf, n, <stefast_ste>ste)
+    finally:
+        PyBuffer_Release(&bx)
+        PyBuffer_Release(&bg)
+        PyBuffer_Release(&bo)
     check_status(status)
+    return True
 
 
 def forward(const floating[::1] Z,   # IN  (B*m*n)

@@ -121,7 +121,13 @@ class Surrogate:
             ) from exc
 
     def scalar(self, x):
-        return float(self.fn(np.array([x]))[0])
+        """mu'(x) at one point, as quadrature evaluates it; must be finite there too."""
+        y = float(self.fn(np.array([x]))[0])
+        if not math.isfinite(y):
+            raise ValueError(
+                f"ste callable returned {y} at x = {x!r} (a point of the quadrature); "
+                "mu'(x) must be finite for every real x")
+        return y
 
     def _integral(self, f, scale):
         """Integral of f over (-L, L), split at 0, +-4 and the breakpoints / scale."""

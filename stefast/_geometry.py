@@ -48,9 +48,51 @@ def window_mask(x, ste):
     raise AssertionError(ste)  # validated before
 
 
+# A sum of squares in [_SS_MIN, _SS_MAX] gives the norm to rounding: no
+# square overflowed, and squares that underflowed are below 2**-400 of it.
+# Outside, the vector is scaled by its largest entry first.
+_SS_MIN, _SS_MAX = 2.0 ** -600, 2.0 ** 1000
+
+
+def norm_and_unit(x):
+    """(|x|, x / |x|) along the last axis at any representable scale.
+
+    x / |x| is 0 where x = 0, and stays a unit vector where |x| overflows
+    (inf) or its square underflows: the norm scales before squaring
+    (``norm(1e-200 e1) = 1e-200``, not 0).
+    """
+    ss = np.einsum("...i,...i->...", x, x)
+    ok = (ss >= _SS_MIN) & (ss <= _SS_MAX)
+    if ok.all():
+        s = np.sqrt(ss)
+        return s, x / s[..., None]
+    big = np.max(np.abs(x), axis=-1)
+    top = np.where(ok | (big == 0) | ~np.isfinite(big), 1.0, big)
+    y = x / top[..., None]
+    r = np.sqrt(np.einsum("...i,...i->...", y, y))
+    s = np.where(ok, np.sqrt(ss), top * r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = np.where((r > 0)[..., None], y / r[..., None], 0.0)
+    return s, unit
+
+
 def norm(x):
-    """Euclidean norm along the last axis."""
-    return np.sqrt(np.einsum("...i,...i->...", x, x))
+    """Euclidean norm along the last axis, without overflow or underflow of the squares."""
+    return norm_and_unit(x)[0]
+
+
+def list_norm_and_unit(x):
+    """norm_and_unit of one vector given as a list of Python floats."""
+    ss = sum([a * a for a in x])
+    if not _SS_MIN <= ss <= _SS_MAX:
+        top = max(map(abs, x))
+        if top == 0.0:
+            return 0.0, [0.0] * len(x)
+        y = [a / top for a in x]
+        r = math.sqrt(sum([a * a for a in y]))
+        return top * r, [a / r for a in y]
+    s = math.sqrt(ss)
+    return s, [a / s for a in x]
 
 
 def dot(x, y):
@@ -82,10 +124,9 @@ class Geometry(NamedTuple):
 def geometry(w, w_star):
     """Geometry of float64 arrays w, w_star of shape (..., n); w* nonzero."""
     n = w.shape[-1]
-    s = norm(w)
+    s, w_hat = norm_and_unit(w)
     zero_w = s == 0
-    w_hat = w / np.where(zero_w, 1.0, s)[..., None]
-    w_star_hat = w_star / norm(w_star)[..., None]
+    w_star_hat = norm_and_unit(w_star)[1]
     # Kahan's angle formula: accurate at 0 and pi where arccos loses half the digits
     theta = 2.0 * np.arctan2(norm(w_hat - w_star_hat), norm(w_hat + w_star_hat))
     theta = np.where(zero_w, 0.0, snap_angle(theta, n))
@@ -140,14 +181,13 @@ def orthonormal_basis(vectors):
     tol = 64.0 * float(np.finfo(np.float64).eps) * math.sqrt(n)
     rows = []
     for x in vectors:
-        nx = np.linalg.norm(x)
+        nx, r = norm_and_unit(x)
         if nx == 0:
             continue
-        r = x / nx
         for _ in range(2):
             for q in rows:
                 r = r - q * (q @ r)
-        nr = np.linalg.norm(r)
+        nr = norm(r)
         if nr > tol:
             rows.append(r / nr)
     return np.array(rows, dtype=np.float64).reshape(len(rows), n)

@@ -7,6 +7,7 @@ Cython buffer error. Nothing here computes a result.
 
 import operator
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -95,30 +96,64 @@ def check_reduce(reduce):
 # and 57 us when a kernel call follows a pass over a large array)
 _CORES = os.cpu_count() or 1
 
+#: the most threads a kernel accepts: each OpenMP thread allocates its own
+#: stack and scratch, and far more threads than any machine has cores only
+#: exhausts memory (10**9 threads asked the runtime for about 224 GB)
+MAX_THREADS = 1024
 
-def check_threads(threads):
-    """None means every core; otherwise a positive integer."""
-    if threads is None:
-        return _CORES
-    try:
-        t = operator.index(threads)
-    except TypeError:
-        raise TypeError(
-            f"threads must be None or a positive integer, got {type(threads).__name__}"
-        ) from None
-    if t < 1:
-        raise ValueError(f"threads must be None or a positive integer, got {t}")
-    return t
+#: integers the C layer takes as int64_t
+INT64_MAX = 2**63 - 1
 
 
-def check_positive_int(value, name, minimum=1):
+def check_int(value, name, minimum=None, maximum=None, expected="an integer"):
+    """value as a Python int in [minimum, maximum] (None: unbounded).
+
+    NumPy integers are accepted; bools, floats and strings are not (True is
+    not a count and "3" is not a number), and the message names the argument
+    and says what was ``expected``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {expected}, got bool {value!r}")
     try:
         k = operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
-    if k < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {k}")
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} "
+                        f"{_short_repr(value)}") from None
+    if (minimum is not None and k < minimum) or (maximum is not None and k > maximum):
+        lo = "" if minimum is None else f">= {minimum}"
+        hi = "" if maximum is None else f"<= {maximum}"
+        raise ValueError(f"{name} must be {expected} {' and '.join(filter(None, (lo, hi)))}, "
+                         f"got {k}")
     return k
+
+
+def _short_repr(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_threads(threads):
+    """None means every core (at most MAX_THREADS); otherwise 1..MAX_THREADS."""
+    if threads is None:
+        return min(_CORES, MAX_THREADS)
+    if type(threads) is int and 1 <= threads <= MAX_THREADS:
+        return threads
+    return check_int(threads, "threads", 1, MAX_THREADS, expected="None or an integer")
+
+
+def check_positive_int(value, name, minimum=1):
+    return check_int(value, name, minimum, INT64_MAX)
+
+
+def check_real(value, name):
+    """value as a Python float; bools and strings are refused (not numbers here)."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} "
+                        f"{_short_repr(value)}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
 
 
 def check_model_inputs(Z, v, w, v_star=None, w_star=None):
@@ -234,11 +269,16 @@ def as_batched_vectors(*named, same_length=()):
     return tuple(np.broadcast_to(a, batch + a.shape[-1:]) for a in arrays.values())
 
 
-def check_population_inputs(v, w, v_star, w_star):
-    """float64 v, w, v_star, w_star broadcast to one batch shape; w_star nonzero."""
+def check_population_inputs(v, w, v_star, w_star, names=("v", "w")):
+    """float64 v, w, v_star, w_star broadcast to one batch shape; w_star nonzero.
+
+    ``names`` are the caller's names for v and w (``coarse_gradient_descent``
+    calls them v0 and w0), so that messages name the caller's arguments.
+    """
+    nv, nw = names
     v, w, v_star, w_star = as_batched_vectors(
-        ("v", v), ("w", w), ("v_star", v_star), ("w_star", w_star),
-        same_length=(("v", "v_star"), ("w", "w_star")),
+        (nv, v), (nw, w), ("v_star", v_star), ("w_star", w_star),
+        same_length=((nv, "v_star"), (nw, "w_star")),
     )
     check_nonzero_vectors(w_star, "w_star")
     return v, w, v_star, w_star
@@ -277,10 +317,7 @@ def check_breakpoints(breakpoints):
 
 
 def check_nonnegative_float(value, name):
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+    x = check_real(value, name)
     if not (x >= 0 and np.isfinite(x)):
         raise ValueError(f"{name} must be a finite number >= 0, got {x}")
     return x
@@ -298,13 +335,21 @@ def check_float_dtype(dtype, name="dtype"):
 
 
 def check_rng(rng, name="rng"):
-    """np.random.default_rng(rng), with a message naming the argument."""
+    """np.random.default_rng(rng), with a message naming the argument.
+
+    NumPy's own messages speak of SeedSequence's entropy; this one says what
+    the argument may be and what it was.
+    """
+    if isinstance(rng, (bool, np.bool_)):
+        raise TypeError(f"{name} must be None, a non-negative int seed, a SeedSequence, a "
+                        f"BitGenerator or a Generator; got bool {rng!r}")
     try:
         return np.random.default_rng(rng)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError):
         raise TypeError(
-            f"{name} must be None, an int seed, a numpy.random.SeedSequence, a BitGenerator "
-            f"or a numpy.random.Generator; got {type(rng).__name__} ({exc})"
+            f"{name} must be None, a non-negative int seed (or a sequence of them), a "
+            f"numpy.random.SeedSequence, a BitGenerator or a numpy.random.Generator; got "
+            f"{type(rng).__name__} {_short_repr(rng)}"
         ) from None
 
 
@@ -324,6 +369,32 @@ def check_weights(v, w, v_star, w_star):
     if w_star.shape != w.shape:
         raise ValueError(f"w_star has length {w_star.shape[0]} but w has length {w.shape[0]}")
     return v, w, v_star, w_star
+
+
+def check_output_dir(path, name="--out"):
+    """path as an existing, writeable directory (created with its parents).
+
+    Refused with a message naming ``name``: an empty path, an existing file,
+    a path under a file, or a place where this process cannot write.
+    """
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not text:
+        raise ValueError(f"{name} must name a directory, got {path!r}")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name} {text!r} exists and is not a directory")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{name} {text!r} lies under {str(ancestor)!r}, which is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {text!r}: no permission to write in {str(ancestor)!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{name} {text!r} cannot be created: {exc.strerror or exc}") from None
+    return out
 
 
 # ---- coarse gradient descent ensembles ----

@@ -31,7 +31,8 @@ import numpy as np
 
 from stefast import _formulas as fm
 from stefast import _validation as val
-from stefast._geometry import PHI0, dot, geometry, norm, unit_geometry
+from stefast._geometry import (PHI0, dot, geometry, list_norm_and_unit, norm, norm_and_unit,
+                               unit_geometry)
 
 __all__ = [
     "PopulationGrad",
@@ -88,12 +89,13 @@ class _Point:
         pt.v, pt.w, pt.v_star, pt.w_star = v.tolist(), w.tolist(), v_star.tolist(), w_star.tolist()
         if not all(map(math.isfinite, pt.v + pt.w + pt.v_star + pt.w_star)):
             return None
-        ws2 = sum([x * x for x in pt.w_star])
-        if ws2 == 0.0 or not math.isfinite(ws2):
+        ws_norm, pt.ws_hat = list_norm_and_unit(pt.w_star)
+        if ws_norm == 0.0:
             return None
-        return pt if pt._summaries(math.sqrt(ws2)) else None
+        pt._summaries()
+        return pt
 
-    def _summaries(self, ws_norm):
+    def _summaries(self):
         v, vs, w = self.v, self.v_star, self.w
         mul, sub = operator.mul, operator.sub
         self.nv2 = sum(map(mul, v, v))
@@ -102,17 +104,13 @@ class _Point:
         self.ov, self.os_ = sum(v), sum(vs)
         d = list(map(sub, v, vs))
         self.dd, self.od = sum(map(mul, d, d)), sum(d)
-        self.ws_hat = wsh = [x / ws_norm for x in self.w_star]
-        s = math.sqrt(sum(map(mul, w, w)))
-        if not math.isfinite(s):
-            return False  # |w|^2 overflows: leave it to the general path
+        s, self.w_hat = list_norm_and_unit(w)
         self.s, self.zero_w = s, s == 0.0
         if self.zero_w:
             self.theta, self.cos, self.sin, self.w_hat, self.e_perp = 0.0, 1.0, 0.0, None, None
-            return True
-        self.w_hat = [x / s for x in w]
-        self.theta, self.cos, self.sin, self.e_perp = unit_geometry(self.w_hat, wsh, len(w))
-        return True
+            return
+        self.theta, self.cos, self.sin, self.e_perp = unit_geometry(
+            self.w_hat, self.ws_hat, len(w))
 
     def grad_v(self):
         if self.zero_w:
@@ -396,12 +394,16 @@ def coarse_grad_cosine(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     >>> bool(0 < c <= 1)
     True
     """
-    v, v_star, geo, gw = fm.expected(v, w, v_star, w_star, ste, breakpoints)
+    v, w, v_star, w_star = val.check_population_inputs(v, w, v_star, w_star)
+    # both vectors are quadratic in (v, v*) jointly: scaling v and v* by a
+    # power of two keeps their squares and products in range, exactly
+    top = np.maximum(np.max(np.abs(v), axis=-1), np.max(np.abs(v_star), axis=-1))
+    t = np.ldexp(1.0, -np.frexp(top)[1])[..., None]
+    v, v_star, geo, gw = fm.expected(v * t, w, v_star * t, w_star, ste, breakpoints)
     gf = _grad_w(v, v_star, geo)
-    denom = norm(gw) * norm(gf)
-    inner = dot(gw, gf)
-    ok = denom > 0
-    return np.clip(np.where(ok, inner / np.where(ok, denom, 1.0), 0.0), -1.0, 1.0)[()]
+    (gw_norm, gw_unit), (gf_norm, gf_unit) = norm_and_unit(gw), norm_and_unit(gf)
+    ok = (gw_norm > 0) & (gf_norm > 0)
+    return np.clip(np.where(ok, dot(gw_unit, gf_unit), 0.0), -1.0, 1.0)[()]
 
 
 def identity_spurious_grad_norm(v_star):
@@ -684,7 +686,7 @@ def ste_report(ste, m=5, n=4, rng=None, *, breakpoints=None, n_theta=15,
     if w_norms.size == 0 or not np.all(np.isfinite(w_norms) & (w_norms > 0)):
         raise ValueError(f"w_norms must be a non-empty sequence of positive finite numbers, "
                          f"got {w_norms.tolist()}")
-    gen = np.random.default_rng(rng)
+    gen = val.check_rng(rng)
 
     thetas = np.linspace(0.0, np.pi, n_theta + 2)[1:-1]
     cosines, inners = [], []

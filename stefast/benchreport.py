@@ -21,6 +21,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from stefast import _validation as val
+
 REFERENCE = "reference"
 FAST = "stefast"
 
@@ -291,15 +293,20 @@ def write_plots(data, out_dir):
 
 def run_bench(out_dir, quick=False, from_json=None):
     """Run (or read) the benchmarks and write the report into out_dir; 0 on success."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = val.check_output_dir(out_dir)
     json_path = out_dir / "bench.json"
     if from_json is not None:
         src = Path(from_json)
         if not src.is_file():
             print(f"stefast bench: --from-json {src} does not exist", file=sys.stderr)
             return 2
-        data = json.loads(src.read_text())
+        try:
+            data = json.loads(src.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--from-json {src} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+            raise ValueError(f"--from-json {src} is not a pytest-benchmark JSON (an object "
+                             f"with a 'benchmarks' list); got {type(data).__name__}")
         if src.resolve() != json_path.resolve():
             json_path.write_text(json.dumps(data, indent=1))
     else:

@@ -42,14 +42,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _int_at_least(minimum):
+#: the largest --m, --n, --points and --batch-size: far beyond the paper's
+#: sizes, and small enough that one array of that length fits in memory
+MAX_SIZE = 10**6
+
+
+def _int_in(minimum, maximum=val.INT64_MAX):
     def parse(text):
         try:
             k = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if k < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {k}")
+            try:
+                x = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"expected an integer, got {text!r}") from None
+            if not x.is_integer():
+                raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+            k = int(x)
+        if not minimum <= k <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer in [{minimum}, {maximum}], got {text}")
         return k
     parse.__name__ = "int"
     return parse
@@ -66,9 +79,12 @@ def _positive_float(text):
 
 
 def _common(p, *, m=10, n=10, ste_multi=True, json_flag=True):
-    p.add_argument("--m", type=_int_at_least(1), default=m, help="length of v (default: %(default)s)")
-    p.add_argument("--n", type=_int_at_least(2), default=n, help="length of w (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--m", type=_int_in(1, MAX_SIZE), default=m,
+                   help="length of v (default: %(default)s)")
+    p.add_argument("--n", type=_int_in(2, MAX_SIZE), default=n,
+                   help="length of w (default: %(default)s)")
+    p.add_argument("--seed", type=_int_in(0, 2**64 - 1), default=0,
+                   help="random seed, >= 0 (default: %(default)s)")
     if ste_multi:
         p.add_argument("--ste", action="append", metavar="STE",
                        help="straight-through estimator (identity, relu, clipped_relu, hardtanh);"
@@ -193,6 +209,7 @@ def _cmd_landscape(args):
 
 
 def _cmd_reproduce(args):
+    val.check_output_dir(args.out)
     res = reproduce.run_reproduce(args.out, full=args.full, quick=args.quick)
     print(format_table(res["summary"]))
     print(f"\nwrote {res['paths']['report']} and {len(res['paths']) - 1} figures "
@@ -226,30 +243,30 @@ def build_parser():
     _common(p)
     p.add_argument("--method", action="append", choices=("full", "projected", "conditional"),
                    help="Monte Carlo method; repeat for several (default: full and conditional)")
-    p.add_argument("--samples", type=_int_at_least(2), default=100_000,
+    p.add_argument("--samples", type=_int_in(2), default=100_000,
                    help="samples per estimate (default: %(default)s)")
     p.set_defaults(func=_cmd_mc)
 
     p = sub.add_parser("train", help="coarse gradient descent (Algorithm 1) on a random teacher")
     _common(p, ste_multi=False)
     p.add_argument("--lr", type=_positive_float, default=0.05, help="step size (default: %(default)s)")
-    p.add_argument("--steps", type=_int_at_least(0), default=2000,
+    p.add_argument("--steps", type=_int_in(0), default=2000,
                    help="number of steps (default: %(default)s)")
     p.add_argument("--mode", choices=("population", "sampled"), default="population",
                    help="exact expectations or mini-batches (default: %(default)s)")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=100,
+    p.add_argument("--batch-size", type=_int_in(1, MAX_SIZE), default=100,
                    help="samples per step in sampled mode (default: %(default)s)")
     p.add_argument("--init", choices=("random", "spurious", "theorem2"), default="random",
                    help="starting point (default: %(default)s)")
-    p.add_argument("--record-every", type=_int_at_least(1), default=1,
+    p.add_argument("--record-every", type=_int_in(1), default=1,
                    help="record every k steps (default: %(default)s)")
-    p.add_argument("--rows", type=_int_at_least(2), default=11,
+    p.add_argument("--rows", type=_int_in(2, MAX_SIZE), default=11,
                    help="rows of the printed table (default: %(default)s)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("landscape", help="population loss and coarse-gradient cosine vs angle")
     _common(p)
-    p.add_argument("--points", type=_int_at_least(2), default=13,
+    p.add_argument("--points", type=_int_in(2, MAX_SIZE), default=13,
                    help="angles in [0, pi] (default: %(default)s)")
     p.set_defaults(func=_cmd_landscape)
 
@@ -269,6 +286,9 @@ def main(argv=None):
         return int(args.func(args) or 0)
     except (ValueError, TypeError) as exc:
         print(f"stefast: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("stefast: error: not enough memory for the sizes asked for", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stefast: interrupted", file=sys.stderr)

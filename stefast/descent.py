@@ -399,7 +399,8 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
     >>> bool(tr.max_increase() <= 1e-12 * tr.f[0])   # monotone up to round-off
     True
     """
-    v0, w0, v_star, w_star = val.check_population_inputs(v0, w0, v_star, w_star)
+    v0, w0, v_star, w_star = val.check_population_inputs(v0, w0, v_star, w_star,
+                                                          names=("v0", "w0"))
     if v0.ndim != 1 or w0.ndim != 1:
         raise ValueError(f"v0, w0, v_star, w_star must be 1-d vectors; got v0 of shape "
                          f"{v0.shape} and w0 of shape {w0.shape}")

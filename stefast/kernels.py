@@ -46,6 +46,12 @@ _LOSS_AND_GRADS = _by_dtype(_core.loss_and_grads)
 _LOSS_AND_GRADS_SUM = _by_dtype(_core.loss_and_grads_sum)
 
 
+def _threads_for(threads, B):
+    """The threads worth starting for B samples: no more than samples (an
+    idle OpenMP thread woken for a tiny batch costs more than the batch)."""
+    return min(val.check_threads(threads), max(B, 1))
+
+
 def binarize(x, out=None):
     """Binary activation sigma(x) = 1[x > 0], elementwise.
 
@@ -67,6 +73,12 @@ def binarize(x, out=None):
     >>> stefast.binarize([-1.0, 0.0, 2.5])
     array([0., 0., 1.])
     """
+    if out is None and type(x) is np.ndarray:
+        # the common case, checked by the buffer protocol in the Cython layer:
+        # a C-contiguous native float array needs neither conversion nor copy
+        result = np.empty(x.shape, x.dtype)
+        if _core.binarize(x, result):
+            return result
     x = val.as_float_array(x, "x")
     buffer, out = val.output_buffer(out, x.shape, x.dtype, (x,))
     _core.binarize(x.ravel(), buffer.reshape(-1))
@@ -84,6 +96,10 @@ def sign(x, out=None):
     >>> stefast.sign([-2.0, 0.0, 3.0])
     array([-1.,  1.,  1.])
     """
+    if out is None and type(x) is np.ndarray:  # the common case, as in binarize
+        result = np.empty(x.shape, x.dtype)
+        if _core.sign(x, result):
+            return result
     x = val.as_float_array(x, "x")
     buffer, out = val.output_buffer(out, x.shape, x.dtype, (x,))
     _core.sign(x.ravel(), buffer.reshape(-1))
@@ -116,6 +132,12 @@ def ste_grad(x, grad, ste="relu", out=None):
     >>> stefast.ste_grad([-0.5, 0.5, 1.5], [1.0, 2.0, 3.0], ste="clipped_relu")
     array([0., 2., 0.])
     """
+    code = _core.STE_CODES.get(ste) if type(ste) is str else None
+    if out is None and code is not None and type(x) is np.ndarray \
+            and type(grad) is np.ndarray and x.shape == grad.shape:
+        result = np.empty(grad.shape, grad.dtype)  # the common case, as in binarize
+        if _core.ste_grad(x, grad, result, code):
+            return result
     x, grad = val.as_float_arrays(("x", x), ("grad", grad))
     val.check_same_shape(x, "x", grad, "grad")
     code = _core.STE_CODES[val.check_ste(ste)]
@@ -152,7 +174,7 @@ def forward(Z, v, w):
     B = 1 if single else Z.shape[0]
     m, n = Z.shape[-2:]
     y = np.empty(B, dtype=Z.dtype)
-    _FORWARD[Z.dtype](Z.ravel(), v.ravel(), w.ravel(), y, B, m, n, val.check_threads(None))
+    _FORWARD[Z.dtype](Z.ravel(), v.ravel(), w.ravel(), y, B, m, n, _threads_for(None, B))
     return y[0] if single else y
 
 
@@ -207,9 +229,9 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
     Z, v, w, v_star, w_star = val.check_model_inputs(Z, v, w, v_star, w_star)
     code = _core.STE_CODES[val.check_ste(ste)]
     reduce = val.check_reduce(reduce)
-    threads = val.check_threads(threads)
     single = Z.ndim == 2
     B = 1 if single else Z.shape[0]
+    threads = _threads_for(threads, B)
     m, n = Z.shape[-2:]
     dt = Z.dtype
     args = (Z.ravel(), v.ravel(), w.ravel(), v_star.ravel(), w_star.ravel())

@@ -13,12 +13,14 @@ Reproducibility. ``np.random.default_rng(rng)`` is called once and two
 generator key (so an int seed or SeedSequence is reproducible, and a
 Generator passed twice gives two independent keys). Sample b (counting from
 0, plus ``start``) draws its normals from stream b under that key: a
-sample's value depends only on (key, b). Blocks of ``BLOCK`` samples are
-summed in double and folded in block order, so the result is bitwise
-identical for any ``threads`` and any super-block size (the loop that gives
-progress reports and Ctrl-C checks between C calls).
+sample's value depends only on (key, b). Blocks of ``BLOCK`` samples
+(fewer when a sample is large: ``block_samples``, a function of the
+problem only) are summed in double and folded in block order, so the
+result is bitwise identical for any ``threads`` and any super-block size
+(the loop that gives progress reports and Ctrl-C checks between C calls).
 """
 
+import math
 import sys
 from dataclasses import dataclass, field
 
@@ -33,9 +35,16 @@ __all__ = ["MCEstimate", "monte_carlo", "METHODS", "mc_basis", "mc_key", "standa
 
 METHODS = ("full", "projected", "conditional")
 
-#: samples per block: the unit of the block-ordered reduction (fixed; part
-#: of what makes results reproducible bit for bit)
+#: samples per block: the unit of the block-ordered reduction (part of
+#: what makes results reproducible bit for bit), fewer for large samples
+#: (block_samples)
 BLOCK = 256
+
+#: the most work per block, in "normal-equivalents": a C call covers whole
+#: blocks, and Ctrl-C is only seen between calls
+_BLOCK_WORK = 1 << 24
+
+_UINT64_MAX = 2**64 - 1
 
 #: work per C call, in "normal-equivalents" per thread (about 10-100 ms here)
 _CALL_WORK = 1 << 24
@@ -81,10 +90,16 @@ class MCEstimate:
     segments: tuple = field(repr=False, default=())
 
     @classmethod
-    def _from_moments(cls, mean, m2, count, method, ste, dtype, m, segments):
+    def _from_moments(cls, mean, m2, count, method, ste, dtype, m, segments, exps=None):
+        """exps (width,): the mean and the standard errors are multiplied by
+        2**exps (undoing ``v_scale``), m2 by 2**(2 exps), which may overflow
+        to inf where the standard error does not."""
         mean = np.asarray(mean, dtype=np.float64)
         m2 = np.maximum(np.asarray(m2, dtype=np.float64), 0.0)
         se = np.sqrt(m2 / (count - 1) / count)
+        if exps is not None:
+            with np.errstate(over="ignore"):
+                mean, se, m2 = np.ldexp(mean, exps), np.ldexp(se, exps), np.ldexp(m2, 2 * exps)
         for a in (mean, m2, se):
             a.setflags(write=False)
         return cls(float(mean[0]), mean[1:1 + m], mean[1 + m:], float(se[0]), se[1:1 + m],
@@ -143,6 +158,37 @@ def mc_key(rng):
     return np.ascontiguousarray(gen.integers(0, 2**64, size=2, dtype=np.uint64))
 
 
+def v_scale(v, v_star, n):
+    """(t, exps): v and v_star are multiplied by the power of two t, and the
+    statistics [loss, grad_v (m), grad_w (n)] of the scaled model by
+    2**exps, that is 2**(2e), 2**e and 2**(2e) for t = 2**-e; t = 1
+    (exps None) when max(|v|, |v*|) lies in [2**-32, 2**32].
+
+    The loss and g_mu are quadratic in (v, v*) jointly and grad_v is
+    linear, while sigma and the windows do not depend on v: scaling by a
+    power of two is exact, and keeps r**2 and the sums of squared
+    deviations (~ r**4) from overflowing or underflowing where the answer
+    is representable.
+    """
+    top = max(float(np.max(np.abs(v))), float(np.max(np.abs(v_star))))
+    e = math.frexp(top)[1] if top > 0 else 0
+    if -32 <= e <= 32:
+        return 1.0, None
+    return math.ldexp(1.0, -e), np.concatenate([[2 * e], np.full(v.size, e), np.full(n, 2 * e)])
+
+
+def check_sample_range(n_samples, start):
+    """(n_samples, start): sample indices [start, start + n_samples) are int64 in C."""
+    n_samples = val.check_int(n_samples, "n_samples", 2, val.INT64_MAX)
+    start = val.check_int(start, "start", 0, val.INT64_MAX)
+    if start > val.INT64_MAX - n_samples:
+        raise ValueError(
+            f"start + n_samples must be <= 2**63 - 1 (sample indices are 64-bit), got "
+            f"start = {start} and n_samples = {n_samples}; use start <= "
+            f"{val.INT64_MAX - n_samples}")
+    return n_samples, start
+
+
 def mc_basis(w, w_star):
     """Orthonormal rows Q (k, n), k <= 2, spanning {w, w_star}, and the
     coordinates alpha = Q w, beta = Q w_star (MATH.md section 8), float64.
@@ -157,12 +203,29 @@ def mc_basis(w, w_star):
     return Q, Q @ w, Q @ w_star
 
 
-def _call_samples(method, m, n, k, threads):
-    """Samples per C call (a multiple of BLOCK): about _CALL_WORK per thread."""
-    cost = {"full": 2 * m * n, "projected": m * k + 2 * n + 4 * m,
+def _sample_cost(method, m, n, k):
+    """Work of one sample in normal-equivalents."""
+    return {"full": 2 * m * n, "projected": m * k + 2 * n + 4 * m,
             "conditional": m * k + 4 * m + 16}[method]
-    blocks = max(1, (_CALL_WORK * threads) // (cost * BLOCK))
-    return blocks * BLOCK
+
+
+def block_samples(method, m, n, k):
+    """Samples per block: BLOCK, halved until a block is at most _BLOCK_WORK.
+
+    A function of the problem only (not of threads or call sizes), so the
+    bits of a result do not change with them; large samples get small
+    blocks so that one C call, and with it the wait for Ctrl-C, stays short.
+    """
+    cost, block = _sample_cost(method, m, n, k), BLOCK
+    while block > 1 and cost * block > _BLOCK_WORK:
+        block //= 2
+    return block
+
+
+def _call_samples(method, m, n, k, threads, block):
+    """Samples per C call (a multiple of block): about _CALL_WORK per thread."""
+    blocks = max(1, (_CALL_WORK * threads) // (_sample_cost(method, m, n, k) * block))
+    return blocks * block
 
 
 def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", rng=None,
@@ -188,8 +251,9 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
         Passed to ``numpy.random.default_rng`` once; the C generator's key is
         ``gen.integers(0, 2**64, size=2, dtype=uint64)``.
     threads : int, optional
-        OpenMP threads (None: every core). Results are bitwise identical
-        for any value.
+        OpenMP threads, 1 to ``MAX_THREADS`` (1024; more is a ValueError);
+        None: every core, at most 1024. Results are bitwise identical for
+        any value.
     dtype : numpy.float32 or numpy.float64
         Precision of the samples; sums, means and standard errors are
         accumulated in float64 either way.
@@ -199,7 +263,8 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     start : int >= 0
         Index of the first sample: the same rng with disjoint
         [start, start + n_samples) ranges gives pieces of one long run, to
-        ``merge`` across processes.
+        ``merge`` across processes. Sample indices are 64-bit:
+        ``start + n_samples <= 2**63 - 1``, else ValueError.
 
     Returns
     -------
@@ -225,8 +290,7 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     v, w, v_star, w_star = val.check_weights(v, w, v_star, w_star)
     ste = val.check_ste(ste)
     method = val.check_choice(method, "method", METHODS)
-    n_samples = val.check_positive_int(n_samples, "n_samples", minimum=2)
-    start = val.check_positive_int(start, "start", minimum=0)
+    n_samples, start = check_sample_range(n_samples, start)
     dtype = val.check_float_dtype(dtype)
     threads = val.check_threads(threads)
     progress = bool(progress)
@@ -239,12 +303,14 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
         Q, alpha, beta = np.zeros(0), np.zeros(0), np.zeros(0)
     method_code = _core.MC_METHOD_CODES[method]
     width = _core.mc_width(method_code, m, n, k)
+    t, exps = v_scale(v, v_star, w.size)
     cast = [np.ascontiguousarray(a, dtype=dtype).reshape(-1)
-            for a in (v, w, v_star, w_star, Q, alpha, beta)]
+            for a in (v * t, w, v_star * t, w_star, Q, alpha, beta)]
     count = np.zeros(1, dtype=np.int64)
     mean = np.zeros(width, dtype=np.float64)
     m2 = np.zeros(width, dtype=np.float64)
-    step = _call_samples(method, m, n, k, threads)
+    block = block_samples(method, m, n, k)
+    step = _call_samples(method, m, n, k, threads, block)
     ste_code = _core.STE_CODES[ste]
 
     bar = None
@@ -257,7 +323,7 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
         while done < n_samples:
             chunk = min(step, n_samples - done)
             _core.mc_accumulate(*cast, k, m, n, ste_code, method_code, key, start + done,
-                                chunk, BLOCK, count, mean, m2, threads)
+                                chunk, block, count, mean, m2, threads)
             done += chunk
             if bar is not None:
                 bar.update(chunk)
@@ -272,7 +338,8 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
         mean, m2 = _conditional_to_g(mean, m2, np.asarray(Q, dtype=np.float64), m) \
             if k else (np.concatenate([mean, np.zeros(n)]), np.concatenate([m2, np.zeros(n)]))
     segments = ((int(key[0]), int(key[1]), start, start + n_samples),)
-    return MCEstimate._from_moments(mean, m2, int(count[0]), method, ste, dtype, m, segments)
+    return MCEstimate._from_moments(mean, m2, int(count[0]), method, ste, dtype, m, segments,
+                                    exps)
 
 
 def _conditional_to_g(mean, m2, Q, m):
@@ -304,11 +371,12 @@ def standard_normals(shape, *, rng=None, stream=0, dtype=np.float64, threads=Non
     """
     dtype = val.check_float_dtype(dtype)
     shape = tuple(val.check_positive_int(s, "shape", minimum=0) for s in np.atleast_1d(shape))
-    stream = val.check_positive_int(stream, "stream", minimum=0)
     threads = val.check_threads(threads)
+    length = shape[-1] if shape else 1
+    nstreams = math.prod(shape[:-1]) if length else 0
+    # streams are 64-bit unsigned: the last one must not wrap round to stream 0
+    stream = val.check_int(stream, "stream", 0, _UINT64_MAX - max(nstreams - 1, 0))
     key = mc_key(rng)
     out = np.empty(shape, dtype=dtype)
-    length = shape[-1] if shape else 1
-    _core.normals(key, stream, out.reshape(-1), out.size // max(length, 1) if length else 0,
-                  length, threads)
+    _core.normals(key, stream, out.reshape(-1), nstreams, length, threads)
     return out

@@ -27,7 +27,6 @@ twins (``stefast.reference``):
 
 import functools
 import math
-import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -66,21 +65,12 @@ class QuantizedReluGrad(NamedTuple):
 # ---- validation (shared with stefast.reference) ----------------------------
 
 def check_bits(bits):
-    try:
-        b = operator.index(bits)
-    except TypeError:
-        raise TypeError(f"bits must be an integer, got {type(bits).__name__}") from None
-    if not 1 <= b <= MAX_BITS:
-        raise ValueError(f"bits must be an integer in [1, {MAX_BITS}], got {b}")
-    return b
+    return val.check_int(bits, "bits", 1, MAX_BITS)
 
 
 def check_alpha(alpha, dtype=np.dtype(np.float64)):
     """alpha as a Python float: finite, > 0, and still > 0 in ``dtype``."""
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"alpha must be a real number, got {type(alpha).__name__}") from None
+    a = val.check_real(alpha, "alpha")
     if not (math.isfinite(a) and a > 0):
         raise ValueError(f"alpha must be finite and > 0, got {a!r}")
     a_t = dtype.type(a)
@@ -274,6 +264,10 @@ def _cells(alpha, bits, rounding):
 def quantization_mse(alpha, bits, rounding="nearest"):
     """E[(q(X) - X)^2] for X = |N(0, 1)| (half-Gaussian), in closed form.
 
+    Summed cell by cell up to 13 bits; from 14 bits on in O(1) by a Taylor
+    series on each cell and Euler-Maclaurin over the cells (exact to about
+    1e-13 relative, where the cell-by-cell sum loses digits).
+
     On a cell (a, b) where q = c, with phi and Phi the standard normal pdf and
     cdf, ``int_a^b (x - c)^2 phi = (1 + c^2)(Phi(b) - Phi(a))
     + (a - 2c) phi(a) - (b - 2c) phi(b)``; the half-Gaussian density is
@@ -282,6 +276,13 @@ def quantization_mse(alpha, bits, rounding="nearest"):
     bits = check_bits(bits)
     alpha = check_alpha(alpha)
     rounding = check_rounding(rounding)
+    if bits >= _EM_MIN_BITS:
+        return float(_mse_many_levels(alpha, bits, rounding))
+    return _mse_cells(alpha, bits, rounding)
+
+
+def _mse_cells(alpha, bits, rounding):
+    """quantization_mse as a sum over the 2**bits cells."""
     lo, hi, c = _cells(alpha, bits, rounding)
     top = np.isinf(hi)
     hi_f = np.where(top, 0.0, hi)
@@ -310,10 +311,90 @@ def _mse_derivative(alpha, bits, rounding):
     return float(np.sum(-2 * j * first + ends))
 
 
+# ---- many levels: Taylor in the cell, Euler-Maclaurin over the cells ---------
+#
+# With 2**14 levels or more, every cell below the top one is at most
+# 16 / 2**14 wide, and its error int (x - c)^2 phi over the cell is a short
+# Taylor series in phi's derivatives at the level c; the sum of those over
+# the levels k alpha is Euler-Maclaurin's, with phi's antiderivatives and
+# derivatives at 0 and L alpha only. So the error costs O(1), not O(L) (16.7
+# million cells at 24 bits), and is more accurate than the cell-by-cell sum,
+# whose terms cancel to a few digits when the cells are that narrow.
+
+_EM_MIN_BITS = 14
+_TAYLOR_TERMS = 9  # the next term is below 1e-20 of the first at 2**14 levels
+_BERNOULLI = (1.0 / 6.0, -1.0 / 30.0, 1.0 / 42.0, -1.0 / 30.0)  # B_2, B_4, B_6, B_8
+
+
+def _phi_derivatives(x, count):
+    """phi^(n)(x) = (-1)^n He_n(x) phi(x) for n < count (He: Hermite polynomials)."""
+    phi = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    he = [1.0, x]
+    for n in range(2, count):
+        he.append(x * he[-1] - (n - 1) * he[-2])
+    return [(-1) ** n * he[n] * phi for n in range(count)]
+
+
+def _top_cell_error(lo, c):
+    """int_lo^inf (x - c)^2 phi(x) dx (complex alpha allowed)."""
+    return (1 + c * c) * special.ndtr(-lo) + (lo - 2 * c) * _phi_derivatives(lo, 1)[0]
+
+
+def _granular_error(alpha, levels, rounding):
+    """Sum over the levels c = k alpha, 0 < k < L, of the error on their cells:
+    (c - alpha, c] ("ceil") or [c - alpha/2, c + alpha/2) ("nearest")."""
+    top = levels * alpha
+    d0 = _phi_derivatives(0.0, _TAYLOR_TERMS + 2 * len(_BERNOULLI))
+    dt = _phi_derivatives(top, _TAYLOR_TERMS + 2 * len(_BERNOULLI))
+    total = 0.0
+    for r in range(_TAYLOR_TERMS):
+        # int over the cell of t^2 t^r / r!, t = x - c
+        if rounding == "ceil":
+            weight = (-1) ** r * alpha ** (r + 3) / (math.factorial(r) * (r + 3))
+        elif r % 2 == 0:
+            weight = 2 * (alpha / 2) ** (r + 3) / (math.factorial(r) * (r + 3))
+        else:
+            continue
+        # sum_{0 < k < L} phi^(r)(k alpha) by Euler-Maclaurin
+        integral = special.ndtr(top) - 0.5 if r == 0 else dt[r - 1] - d0[r - 1]
+        s = integral / alpha - (d0[r] + dt[r]) / 2
+        for i, b in enumerate(_BERNOULLI, start=1):
+            s = s + b / math.factorial(2 * i) * alpha ** (2 * i - 1) \
+                * (dt[r + 2 * i - 1] - d0[r + 2 * i - 1])
+        total = total + weight * s
+    return total
+
+
+def _mse_many_levels(alpha, bits, rounding):
+    """quantization_mse for bits >= _EM_MIN_BITS in O(1); alpha may be complex."""
+    L = 2 ** bits - 1
+    if rounding == "ceil":
+        edge = _top_cell_error((L - 1) * alpha, L * alpha)
+    else:
+        # the cell [0, alpha/2) at level 0 by its Taylor series too: the closed
+        # form subtracts numbers of size alpha to get one of size alpha^3
+        h, d0 = alpha / 2, _phi_derivatives(0.0, _TAYLOR_TERMS)
+        edge = sum(d0[r] * h ** (r + 3) / (math.factorial(r) * (r + 3))
+                   for r in range(0, _TAYLOR_TERMS, 2)) \
+            + _top_cell_error((L - 0.5) * alpha, L * alpha)
+    return 2.0 * (edge + _granular_error(alpha, L, rounding))
+
+
+def _mse_many_levels_derivative(alpha, bits, rounding):
+    """d/dalpha of _mse_many_levels by a complex step (exact to rounding)."""
+    h = alpha * 1e-30
+    return float(np.imag(_mse_many_levels(complex(alpha, h), bits, rounding)) / h)
+
+
 @functools.lru_cache(maxsize=None)
 def _optimal_alpha(bits, rounding):
     L = 2 ** bits - 1
-    f = functools.partial(quantization_mse, bits=bits, rounding=rounding)
+    if bits >= _EM_MIN_BITS:
+        f = functools.partial(_mse_many_levels, bits=bits, rounding=rounding)
+        df = functools.partial(_mse_many_levels_derivative, bits=bits, rounding=rounding)
+    else:
+        f = functools.partial(_mse_cells, bits=bits, rounding=rounding)
+        df = functools.partial(_mse_derivative, bits=bits, rounding=rounding)
     # The error need not be convex in alpha: scan a geometric grid of the top
     # level L*alpha over [0.25, 16] (every minimum lies well inside), then
     # solve d mse / d alpha = 0 next to the best grid point. The root of the
@@ -322,7 +403,6 @@ def _optimal_alpha(bits, rounding):
     values = np.array([f(a) for a in grid])
     i = int(np.clip(np.argmin(values), 1, len(grid) - 2))
     lo_b, hi_b = grid[i - 1], grid[i + 1]
-    df = functools.partial(_mse_derivative, bits=bits, rounding=rounding)
     if df(lo_b) < 0 < df(hi_b):
         return float(optimize.brentq(df, lo_b, hi_b, xtol=1e-15, rtol=1e-15, maxiter=200))
     res = optimize.minimize_scalar(f, bounds=(lo_b, hi_b), method="bounded",

@@ -191,13 +191,14 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     v, w, v_star, w_star = val.check_weights(v, w, v_star, w_star)
     ste = val.check_ste(ste)
     method = val.check_choice(method, "method", mc.METHODS)
-    n_samples = val.check_positive_int(n_samples, "n_samples", minimum=2)
-    start = val.check_positive_int(start, "start", minimum=0)
+    n_samples, start = mc.check_sample_range(n_samples, start)
     dtype = val.check_float_dtype(dtype)
     val.check_threads(threads)
     gen = val.check_rng(rng)
     Q, alpha, beta = mc.mc_basis(w, w_star)
     m, n = v.size, w.size
+    t, exps = mc.v_scale(v, v_star, n)  # exact: see v_scale
+    v, v_star = v * t, v_star * t
     batch = max(1, (1 << 22) // (m * n))
     count, mean, m2 = 0, np.zeros(1 + m + n), np.zeros(1 + m + n)
     done = 0
@@ -213,7 +214,7 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
             m2 = m2 + m2b + delta * delta * (count * B / (count + B))
         count += B
         done += B
-    return mc.MCEstimate._from_moments(mean, m2, count, method, ste, dtype, m, ())
+    return mc.MCEstimate._from_moments(mean, m2, count, method, ste, dtype, m, (), exps)
 
 
 # ---- coarse gradient descent ensembles ----

@@ -30,8 +30,8 @@ def api(request):
     (dict(v=[None, None, None]), TypeError, r"v must have a real numeric dtype, got dtype object"),
     (dict(ste="tanh"), ValueError, r"ste must be one of 'identity', 'relu', 'clipped_relu', 'hardtanh'; got 'tanh'"),
     (dict(reduce="max"), ValueError, r"reduce must be one of 'mean', 'sum', 'none'; got 'max'"),
-    (dict(threads=0), ValueError, r"threads must be None or a positive integer, got 0"),
-    (dict(threads=1.5), TypeError, r"threads must be None or a positive integer"),
+    (dict(threads=0), ValueError, r"threads must be None or an integer >= 1 and <= 1024, got 0"),
+    (dict(threads=1.5), TypeError, r"threads must be None or an integer, got float 1.5"),
 ])
 def test_loss_and_grads_errors(api, kwargs, exc, pattern):
     args = dict(Z=Z, v=v, w=w, v_star=v, w_star=w)

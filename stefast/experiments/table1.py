@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from stefast import _validation as val
 from stefast._geometry import PAPER_STES
 from stefast._optional import require
 from stefast.experiments import data as _data
@@ -256,6 +257,7 @@ def run_table1(out_dir, quick=False, seeds=3, progress=True):
 
 
 def _cmd_table1(args):
+    val.check_output_dir(args.out)
     try:
         out = run_table1(args.out, quick=args.quick, seeds=args.seeds,
                          progress=not args.no_progress)
