@@ -5,6 +5,7 @@
     stefast mc        [--m --n --seed --ste --method --samples]  Monte Carlo vs closed form
     stefast train     [--m --n --seed --ste --lr --steps --mode --init]  Algorithm 1
     stefast landscape [--m --n --seed --ste --points]  f and coarse-gradient cosine vs theta
+    stefast finite-sample [--out DIR] [--full]  coarse GD on N samples: success vs N/n
     stefast table1    [--out DIR] [--quick]  the paper's Section 4 on MNIST digits
     stefast bench     [--out DIR] [--quick]  the benchmark suite as a report
 
@@ -25,7 +26,7 @@ import stefast
 from stefast import _validation as val
 from stefast import benchreport
 from stefast._geometry import PAPER_STES
-from stefast.experiments import claims, reproduce, table1
+from stefast.experiments import claims, finite_sample, reproduce, table1
 from stefast.experiments.tables import fmt, format_table, jsonable
 
 __all__ = ["main", "build_parser"]
@@ -217,6 +218,17 @@ def _cmd_reproduce(args):
     return 0
 
 
+def _cmd_finite_sample(args):
+    val.check_output_dir(args.out)
+    mode = "full" if args.full else "quick" if args.quick else "default"
+    tables, paths, elapsed = finite_sample.run(args.out, mode=mode, seed=args.seed,
+                                               threads=args.threads)
+    print(format_table(tables["success"], ["ste", "N/n", "P(global)", "95% CI",
+                                           "P(theta > 3pi/4)", "median gap f - train"]))
+    print(f"\nwrote {paths['report']} and {len(paths) - 1} figures in {elapsed:.1f} s")
+    return 0
+
+
 # --------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------
@@ -234,6 +246,17 @@ def build_parser():
     p.add_argument("--full", action="store_true", help="paper-scale sample counts (slower)")
     p.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("finite-sample",
+                       help="coarse gradient descent on N samples: success vs N/n, label noise")
+    p.add_argument("--out", default="stefast-finite-sample", metavar="DIR",
+                   help="output directory (default: %(default)s)")
+    p.add_argument("--full", action="store_true", help="larger sizes and more runs (slower)")
+    p.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=_int_in(0), default=0, help="random seed (default: 0)")
+    p.add_argument("--threads", type=_int_in(1), default=None,
+                   help="threads over runs (default: every core)")
+    p.set_defaults(func=_cmd_finite_sample)
 
     p = sub.add_parser("analytic", help="closed forms at one random point")
     _common(p)

@@ -18,7 +18,7 @@ from stefast.descent import Trajectory, coarse_gradient_descent
 from stefast.kernels import loss_and_grads
 
 __all__ = [
-    "random_teacher", "spurious_start", "theorem2_start", "Theorem1Result", "theorem1",
+    "C_W", "monotone_at_smaller_steps", "random_teacher", "spurious_start", "theorem2_start", "Theorem1Result", "theorem1",
     "Theorem2Result", "theorem2", "Figure1Result", "figure1", "SampledResult",
     "sampled_vs_population",
 ]
@@ -144,6 +144,31 @@ def theorem1(m=10, n=10, *, lr=0.05, steps=4000, rng=0, record_every=1):
     return Theorem1Result(m, n, lr, steps, v_star, w_star, random, spurious, monotone, round_off,
                           float(jumps[k]) if len(jumps) else 0.0, int(sp.step[k + 1]) if len(jumps) else 0,
                           gnorm)
+
+
+C_W = 0.05  # the lower bound on |w| that Theorem 1's hypothesis is checked against
+
+
+def monotone_at_smaller_steps(tr, v_star, w_star, ste, round_off, max_halvings=4):
+    """Theorem 1 under its hypothesis, for a run that was not monotone.
+
+    The theorem assumes |w| >= c_w along the path and a step small enough
+    for c_w. A fixed step breaks that when the coarse gradient shrinks |w|
+    to the step's size. From the start of ``tr`` the step is halved (and the
+    number of steps doubled, so the run covers the same time) until the
+    population loss falls monotonically. Returns ``(halvings, run)`` for the
+    first monotone run, or ``(None, run)`` for the run at the smallest step;
+    there ``min(run.w_norm) < C_W`` says |w| itself collapses on the way,
+    whatever the step: the path leaves the theorem's hypothesis.
+    """
+    v0, w0 = tr.v[0], tr.w[0]
+    run = tr
+    for k in range(1, max_halvings + 1):
+        run = coarse_gradient_descent(v0, w0, v_star, w_star, ste=ste, lr=tr.lr / 2 ** k,
+                                      steps=tr.steps_taken * 2 ** k, record_every=2 ** k)
+        if run.max_increase() <= round_off:
+            return k, run
+    return None, run
 
 
 # --------------------------------------------------------------------------

@@ -16,10 +16,11 @@ from stefast._optional import require
 __all__ = ["plot_figure1", "plot_trajectories", "plot_sampled", "plot_mc"]
 
 _METADATA = {"Software": None}
-_COLORS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green"}
+STE_COLORS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green"}
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (ImportError naming the extra if missing)."""
     matplotlib = require("matplotlib", "the report's figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -27,7 +28,8 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
+def save(fig, path):
+    """Write fig as a PNG with fixed metadata, close it, return the path."""
     fig.savefig(path, dpi=110, metadata=_METADATA)
     fig.clf()
     import matplotlib.pyplot as plt
@@ -38,7 +40,7 @@ def _save(fig, path):
 
 def plot_figure1(res, path):
     """Figure 1 analogue: one panel per sample count N."""
-    plt = _pyplot()
+    plt = pyplot()
     k = len(res.sample_counts)
     fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.6), constrained_layout=True)
     axes = np.atleast_1d(axes)
@@ -53,17 +55,17 @@ def plot_figure1(res, path):
         ax.legend(fontsize=8)
     fig.suptitle(f"Empirical loss along the negative {res.ste} coarse gradient "
                  f"(m = {res.m}, n = {res.n})")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_trajectories(t1, path):
     """f and theta versus step, random start (top) and near the spurious minimiser (bottom)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
     for row, (runs, label) in enumerate(((t1.random, "random start"),
                                          (t1.spurious, "start near spurious minimiser"))):
         for ste, tr in runs.items():
-            c = _COLORS.get(ste)
+            c = STE_COLORS.get(ste)
             f = np.maximum(tr.f, 1e-16)
             axes[row, 0].semilogy(tr.step, f, color=c, lw=1.3, label=ste)
             axes[row, 1].plot(tr.step, tr.theta, color=c, lw=1.3, label=ste)
@@ -83,12 +85,12 @@ def plot_trajectories(t1, path):
             ax.legend(fontsize=8)
     fig.suptitle(f"Coarse gradient descent, m = {t1.m}, n = {t1.n}, "
                  f"$\\eta$ = {t1.lr:g} (population mode)")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_sampled(sr, path):
     """Population loss along mini-batch runs of several batch sizes vs the population run."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
     cmap = plt.get_cmap("viridis")
     for i, B in enumerate(sr.batch_sizes):
@@ -104,16 +106,16 @@ def plot_sampled(sr, path):
                  f"$\\eta$ = {sr.lr:g})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_mc(rows, path):
     """Monte Carlo minus closed form, in standard errors, per STE and component."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
     labels = [f"{r['ste']}\n{r['quantity']}" for r in rows]
     z = [r["z"] for r in rows]
-    ax.bar(range(len(rows)), z, color=[_COLORS.get(r["ste"], "0.5") for r in rows])
+    ax.bar(range(len(rows)), z, color=[STE_COLORS.get(r["ste"], "0.5") for r in rows])
     ax.axhline(3, color="0.4", ls=":", lw=1)
     ax.axhline(-3, color="0.4", ls=":", lw=1)
     ax.set_xticks(range(len(rows)))
@@ -121,4 +123,4 @@ def plot_mc(rows, path):
     ax.set_ylabel("max |MC - exact| / SE (standard errors)")
     ax.set_title("Monte Carlo vs closed form (dotted: 3 SE)")
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save(fig, path)
