@@ -4,6 +4,9 @@ All compiler flags live here. Environment switches:
   STEFAST_DEBUG=1   -O0 -g and Cython bounds checks back on
   STEFAST_NATIVE=1  -march=native and no runtime dispatch (for comparisons;
                     such a build only runs on CPUs like the build machine)
+  STEFAST_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer, any
+                    report fatal (run Python with the sanitizer runtime
+                    preloaded: .ci/run shows how)
 """
 
 import os
@@ -22,6 +25,9 @@ def _flag(name):
 
 DEBUG = _flag("STEFAST_DEBUG")
 NATIVE = _flag("STEFAST_NATIVE")
+SANITIZE = _flag("STEFAST_SANITIZE")
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer", "-g"]
 
 
 def _compiler_accepts(compiler, flag):
@@ -63,6 +69,9 @@ class BuildExt(build_ext):
                 if openmp:
                     ext.extra_compile_args += ["-fopenmp"]
                     ext.extra_link_args += ["-fopenmp"]
+                if SANITIZE:
+                    ext.extra_compile_args += SANITIZE_FLAGS
+                    ext.extra_link_args += SANITIZE_FLAGS
             elif self.compiler.compiler_type == "msvc":
                 ext.extra_compile_args += ["/O2", "/fp:precise", "/openmp"]
         if not openmp and unix:

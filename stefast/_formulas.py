@@ -50,21 +50,37 @@ class Coefficients(NamedTuple):
 
 def window_terms(s, geo):
     """phi(a), Phi(a cot theta), Phi(a / sin theta) - 1/2 with a = 1/s, and their limits."""
-    a = 1.0 / np.where(geo.zero_w, 1.0, s)
+    a = _inverse_norm(np.where(geo.zero_w, 1.0, s))
     on_axis = geo.sin == 0.0
     sin = np.where(on_axis, 1.0, geo.sin)
     # sin -> 0+: a cot theta -> +inf (theta = 0) or -inf (theta = pi); a / sin -> +inf
-    Phi_cot = np.where(on_axis, np.where(geo.cos > 0, 1.0, 0.0), special.ndtr(a * geo.cos / sin))
-    half_erf = np.where(on_axis, 0.5, 0.5 * special.erf(_SQRT_HALF * a / sin))
-    return phi(a), Phi_cot, half_erf
+    with np.errstate(over="ignore"):  # a / sin overflowing to inf is its limit
+        Phi_cot = np.where(on_axis, np.where(geo.cos > 0, 1.0, 0.0),
+                           special.ndtr(a * geo.cos / sin))
+        half_erf = np.where(on_axis, 0.5, 0.5 * special.erf(_SQRT_HALF * a / sin))
+    return phi(np.minimum(a, _PHI_ZERO)), Phi_cot, half_erf
+
+
+# phi(x) is 0 in float64 beyond about 38.6: a larger a needs no squaring
+_PHI_ZERO = 64.0
+# 1/|w| is capped here: finite, so a cot(theta) is 0 (not inf * 0 = NaN) at
+# cos = 0, and past every point where Phi and erf reach their limits
+_A_MAX = 1e300
+
+
+def _inverse_norm(s):
+    """a = 1/|w| for the window terms, at most _A_MAX (|w| may be subnormal)."""
+    with np.errstate(divide="ignore", over="ignore"):
+        return np.minimum(1.0 / s, _A_MAX)
 
 
 def window_terms_scalar(s, cos, sin):
     """window_terms for one point with s > 0 (Python floats)."""
-    a = 1.0 / s
-    phi_a = PHI0 * math.exp(-0.5 * a * a)
+    a = min(1.0 / s, _A_MAX) if s > 1.0 / _A_MAX else _A_MAX
+    phi_a = PHI0 * math.exp(-0.5 * a * a) if a < _PHI_ZERO else 0.0
     if sin == 0.0:
         return phi_a, (1.0 if cos > 0 else 0.0), 0.5
+    # a / sin may overflow to inf, the limit of both terms
     return phi_a, 0.5 * math.erfc(-_SQRT_HALF * a * cos / sin), 0.5 * math.erf(_SQRT_HALF * a / sin)
 
 

@@ -400,9 +400,11 @@ def coarse_grad_cosine(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     top = np.maximum(np.max(np.abs(v), axis=-1), np.max(np.abs(v_star), axis=-1))
     t = np.ldexp(1.0, -np.frexp(top)[1])[..., None]
     v, v_star, geo, gw = fm.expected(v * t, w, v_star * t, w_star, ste, breakpoints)
-    gf = _grad_w(v, v_star, geo)
-    (gw_norm, gw_unit), (gf_norm, gf_unit) = norm_and_unit(gw), norm_and_unit(gf)
-    ok = (gw_norm > 0) & (gf_norm > 0)
+    # df/dw = -(v'v*) / (2 pi |w|) e_perp points along -sign(v'v*) e_perp, whose
+    # length (which overflows for a tiny |w|) the cosine does not need
+    gf_unit = -np.sign(dot(v, v_star))[..., None] * geo.e_perp
+    gw_norm, gw_unit = norm_and_unit(gw)
+    ok = (gw_norm > 0) & np.any(gf_unit != 0, axis=-1)
     return np.clip(np.where(ok, dot(gw_unit, gf_unit), 0.0), -1.0, 1.0)[()]
 
 

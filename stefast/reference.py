@@ -144,9 +144,9 @@ def quantized_relu_grad(x, grad, bits, alpha, ste="clipped_relu", out=None, *,
 
     k, u = _quantized_level(x, bits, alpha, rounding)
     dq_dalpha = np.where(inside, k - u, k) if alpha_grad == "lsq" else k
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # inf and NaN as in C, silently
         terms = grad.astype(np.float64) * dq_dalpha.astype(np.float64)
-    grad_alpha = np.sum(np.where(dq_dalpha != 0, terms, 0.0))  # exact zeros stay 0
+        grad_alpha = np.sum(np.where(dq_dalpha != 0, terms, 0.0))  # exact zeros stay 0
     return qz.QuantizedReluGrad(val.deliver(grad_x, out, "out"), t(grad_alpha))
 
 
