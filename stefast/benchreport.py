@@ -149,9 +149,14 @@ def _peer_cell(ratios):
     return ", ".join(f"{k} {v:.2f}x" for k, v in ratios) or "-"
 
 
-def render_markdown(data, machine):
+def render_markdown(data, machine=None):
+    """The report as markdown. machine: the machine block; by default the one
+    saved in the JSON by ``stefast bench`` (``data["stefast"]["machine"]``)."""
     rows = _rows(data)
     bounds = data.get("stefast", {}).get("bounds", {})
+    if machine is None:
+        machine = data.get("stefast", {}).get("machine") or {
+            "note": "no machine block saved with this JSON"}
     out = ["# stefast benchmark report", ""]
     out += ["Medians of pytest-benchmark rounds; IQR is the 25-75% range of the rate. "
             "Speed-ups are rate(this)/rate(other) in the same run: > 1 means this row "
@@ -161,6 +166,8 @@ def render_markdown(data, machine):
             "(one-pass read bandwidth, or the Gaussian generator's raw rate). "
             "Timing is noisy on shared machines; nothing here is asserted.", ""]
     out += ["## Machine", "", "```"]
+    if data.get("datetime"):
+        out.append(f"run: {data['datetime']}")
     for k, v in machine.items():
         out.append(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
     mi = data.get("machine_info", {})
@@ -236,6 +243,12 @@ def render_markdown(data, machine):
     if not rows:
         out += ["No timed results in this JSON (was it written with --benchmark-disable?)", ""]
     return "\n".join(out)
+
+
+def render_saved(json_path):
+    """The markdown report of a saved ``bench.json``, with the machine block
+    saved in it (used by the documentation's performance page)."""
+    return render_markdown(json.loads(Path(json_path).read_text()))
 
 
 # ---- plots ----
@@ -323,10 +336,13 @@ def run_bench(out_dir, quick=False, from_json=None):
             print(f"stefast bench: pytest exited with {code} and wrote no JSON", file=sys.stderr)
             return code or 1
         data = json.loads(json_path.read_text())
+        # the machine the suite ran on travels with its numbers
+        data.setdefault("stefast", {})["machine"] = machine_info()
+        json_path.write_text(json.dumps(data, indent=1))
         if code not in (0,):
             print(f"stefast bench: pytest exited with {code}; reporting what ran",
                   file=sys.stderr)
-    md = render_markdown(data, machine_info())
+    md = render_markdown(data)
     (out_dir / "bench.md").write_text(md)
     plots = write_plots(data, out_dir)
     print(f"wrote {out_dir / 'bench.md'}, {json_path}, " + ", ".join(str(p) for p in plots))
