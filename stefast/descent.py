@@ -7,9 +7,8 @@ the loop. ``E[dl/dv] = (I + 11')(v - v*)/4 + theta v*/(2 pi)`` keeps v in
 span{v0, v*, 1}, and ``E[g_mu]`` lies in span{w_hat, e_perp} = span{w, w*},
 so w stays in span{w0, w*}. The loop therefore runs on at most 3 + 2
 coordinates in orthonormal bases of those spans, in Python floats, with the
-shared formulas of ``stefast.analytic`` (``_loss_formula``,
-``_named_formula``, ``_coarse_formula``): about 10 us per step whatever m and
-n. The recorded iterates are mapped back to R^m, R^n on demand
+shared formulas of ``stefast._formulas``, so a step costs the same whatever
+m and n. The recorded iterates are mapped back to R^m, R^n on demand
 (``Trajectory.v``, ``Trajectory.w``); the tests check this route against a
 step-by-step loop over ``stefast.expected_coarse_grad``.
 
@@ -108,11 +107,26 @@ class Trajectory:
         return len(self.step)
 
     def max_increase(self):
-        """Largest ``f[t+1] - f[t]`` over recorded steps (<= 0 for a monotone run)."""
+        """Largest one-step rise of the population loss.
+
+        Returns
+        -------
+        float
+            The largest ``f[t+1] - f[t]`` over recorded steps (<= 0 for a
+            monotone run, 0 for a single record).
+        """
         return float(np.max(np.diff(self.f))) if len(self.f) > 1 else 0.0
 
     def summary(self):
-        """Final values as a dict of plain floats (for tables and JSON)."""
+        """Final values for tables and JSON.
+
+        Returns
+        -------
+        dict
+            The surrogate, mode, step size and steps taken, the first and last
+            loss, and the last angle, norms and convergence flag, as plain
+            Python values.
+        """
         return {
             "ste": self.ste, "mode": self.mode, "lr": self.lr, "steps": self.steps_taken,
             "f_initial": float(self.f[0]), "f_final": float(self.f[-1]),
@@ -344,10 +358,14 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
 
     Parameters
     ----------
-    v0, v_star : array_like, shape (m,)
-        Initial and teacher second-layer weights.
-    w0, w_star : array_like, shape (n,)
-        Initial and teacher filters (``w_star`` nonzero, any norm).
+    v0 : array_like, shape (m,)
+        Initial second-layer weights.
+    w0 : array_like, shape (n,)
+        Initial filter.
+    v_star : array_like, shape (m,)
+        Teacher second-layer weights.
+    w_star : array_like, shape (n,)
+        Teacher filter (nonzero, any norm).
     ste : {"identity", "relu", "clipped_relu", "hardtanh"} or callable
         The straight-through estimator mu'. Callables (with ``breakpoints``,
         as in :func:`stefast.expected_coarse_grad`) in population mode only.
@@ -387,6 +405,7 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
     Returns
     -------
     Trajectory
+        The recorded iterates and the exact population quantities at each.
 
     Examples
     --------
