@@ -107,6 +107,16 @@ def _bench_page():
     (GENERATED / "bench.md").write_text(benchreport.render_saved(DOCS / "_data" / "bench.json"))
 
 
+def _check_api_page():
+    """Fail the build if docs/api.rst leaves out a name stefast exports."""
+    text = (DOCS / "api.rst").read_text()
+    listed = set(re.findall(r"^   (\w+)$", text, re.M)) | set(re.findall(r"^\.\. data:: (\w+)", text, re.M))
+    missing = sorted(set(stefast.__all__) - listed)
+    if missing:
+        raise RuntimeError(f"docs/api.rst does not list {', '.join(missing)} (stefast.__all__)")
+
+
 def setup(app):
+    _check_api_page()
     _bench_page()
     _reproduce_page()

@@ -330,7 +330,8 @@ def run_bench(out_dir, quick=False, from_json=None):
         print(f"stefast bench: needs {', '.join(missing)}, not installed; "
               'install the extra: python -m pip install "stefast[bench]"', file=sys.stderr)
         return 2
-    out_dir = val.check_output_dir(out_dir)
+    # absolute: the suite runs with its own directory as the working directory
+    out_dir = val.check_output_dir(out_dir).resolve()
     json_path = out_dir / "bench.json"
     if from_json is not None:
         src = Path(from_json)

@@ -3,6 +3,7 @@ JSON (no benchmarks are run here), and the CLI handler with --from-json."""
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,23 @@ def test_bench_suite_is_found():
     found = benchreport.find_bench_dir()
     assert found is not None and (found / "conftest.py").is_file()
     assert (found / "read_bound.c").is_file()
+
+
+def test_relative_out_dir_survives_the_suites_working_directory(tmp_path, monkeypatch,
+                                                                synthetic_json):
+    """pytest runs inside the suite's directory, so a relative --out must be
+    resolved against the caller's working directory first."""
+    seen = {}
+
+    def fake_run(bench_dir, json_path, quick=False):
+        seen["json_path"] = json_path
+        Path(json_path).write_text(synthetic_json.read_text())
+        return 0
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(benchreport, "run_pytest", fake_run)
+    assert benchreport.run_bench("rel/out", quick=True) == 0
+    assert Path(seen["json_path"]).is_absolute()
+    assert (tmp_path / "rel" / "out" / "bench.md").is_file()
+    saved = json.loads((tmp_path / "rel" / "out" / "bench.json").read_text())
+    assert saved["stefast"]["machine"]["versions"]["numpy"] != "not installed"
