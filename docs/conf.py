@@ -100,11 +100,16 @@ def _reproduce_page():
 
 
 def _bench_page():
-    """Render docs/_data/bench.json into _generated/bench.md with stefast.benchreport."""
+    """Render docs/_data/bench.json into _generated/bench.md and the report's
+    two plots with stefast.benchreport."""
+    import json
+
     from stefast import benchreport
 
     GENERATED.mkdir(parents=True, exist_ok=True)
-    (GENERATED / "bench.md").write_text(benchreport.render_saved(DOCS / "_data" / "bench.json"))
+    saved = DOCS / "_data" / "bench.json"
+    (GENERATED / "bench.md").write_text(benchreport.render_saved(saved))
+    benchreport.write_plots(json.loads(saved.read_text()), GENERATED)
 
 
 def _check_api_page():
