@@ -78,9 +78,8 @@ def pytest_collection_modifyitems(config, items):
 def c_read(tmp_path_factory):
     """read(a): one pass over a's buffer by bench/read_bound.c (aligned
     64-byte loads, built here with -march=native), or None without a C
-    compiler. NumPy's reductions are not a bandwidth floor everywhere: on
-    the machine this suite was written on, add.reduce read float64 at a
-    third of the rate this loop reaches."""
+    compiler. NumPy's reductions are not a bandwidth floor everywhere
+    (docs/performance.rst, section "Bandwidth, drift and call overhead")."""
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     cc = shutil.which(cc) or shutil.which("cc")
     if cc is None:

@@ -102,9 +102,9 @@ def test_fraction_of_read_bandwidth(benchmark, interleave, c_read, shape, dtype,
     all of them. Z as NumPy allocated it (16 bytes past a cache line) and
     on a line; the kernel takes aligned loads in both (same results to the
     bit). Each case times several fresh copies of Z in turn, since the
-    read's rate depends on the pages Z gets (on the machine this was
-    written on, 1.09-1.32 ms for the same 64 MB over eight allocations,
-    while the kernel's time moved far less): the fraction is (the read's
+    read's rate depends on the pages Z gets, far more than the kernel's
+    (docs/performance.rst, section "Bandwidth, drift and call overhead"):
+    the fraction is (the read's
     median) / (the kernel's median) per copy, reported as the median over
     the copies and their range."""
     m, n = shape

@@ -129,13 +129,6 @@ def test_threads_interleaved(benchmark, interleave):
     interleave(fns, work=Z.shape[0], rounds=9, study="threads", kernel="loss_and_grads")
 
 
-def _monte_carlo():
-    mc = getattr(stefast, "monte_carlo", None)
-    if mc is None:
-        pytest.skip("stefast.monte_carlo is not available")
-    return mc
-
-
 def _mc_problem(m, n):
     rng = np.random.default_rng(4)
     return rng.standard_normal(m), rng.standard_normal(n), rng.standard_normal(m), rng.standard_normal(n)
@@ -143,7 +136,7 @@ def _mc_problem(m, n):
 
 @pytest.mark.parametrize("threads", sorted({1, MAX_THREADS}), ids=lambda t: f"t{t}")
 def test_threads_monte_carlo(benchmark, report, threads):
-    mc = _monte_carlo()
+    mc = stefast.monte_carlo
     args = _mc_problem(M, N)
     S = 20_000
     benchmark.group = f"scaling: monte_carlo full vs threads ({M}x{N} float64)"
@@ -162,7 +155,7 @@ def _mc_params():
 
 @pytest.mark.parametrize("method,n", list(_mc_params()))
 def test_mc_cost_vs_n(benchmark, report, method, n):
-    mc = _monte_carlo()
+    mc = stefast.monte_carlo
     m = 8
     args = _mc_problem(m, n)
     S = 200_000 if method != "full" else max(5_000, 2_000_000 // n)
@@ -180,15 +173,13 @@ def test_mc_cost_vs_n(benchmark, report, method, n):
 @pytest.mark.quick
 @pytest.mark.parametrize("mode", ["population", "sampled"])
 def test_coarse_gradient_descent(benchmark, report, mode):
-    cgd = getattr(stefast, "coarse_gradient_descent", None)
-    if cgd is None:
-        pytest.skip("stefast.coarse_gradient_descent is not available")
+    cgd = stefast.coarse_gradient_descent
     m, n, steps = 16, 32, 200
     rng = np.random.default_rng(5)
     v0, w0, vs, ws = (rng.standard_normal(k) for k in (m, n, m, n))
     kwargs = dict(ste="relu", lr=0.05, steps=steps, mode=mode, rng=0)
     if mode == "sampled":
-        kwargs.update(batch_size=256, threads=1)
+        kwargs.update(batch_size=256)
     cgd(v0, w0, vs, ws, **kwargs)  # runs without error before timing
     benchmark.group = f"coarse_gradient_descent {m}x{n}, {steps} steps"
     benchmark.pedantic(cgd, args=(v0, w0, vs, ws), kwargs=kwargs, rounds=rounds(5), iterations=1,

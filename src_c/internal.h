@@ -22,7 +22,8 @@
  *
  * The AVX-512 clone: GCC's x86-64-v4 rather than plain avx512f, because with
  * AVX-512VL the 256-bit loops get 32 vector registers, which the
- * column-blocked Z^T a of sample_impl.h needs. Clang 14 compiles an
+ * column-blocked Z^T a of sample_impl.h needs (docs/performance.rst, section
+ * "CPU dispatch and line registers"). Clang 14 compiles an
  * "arch=x86-64-v4" clone but its resolver never selects it (it tests the CPU
  * vendor), and it has no "x86-64-v4" for __builtin_cpu_supports; there the
  * clone is "avx512vl", which implies AVX-512F and tests correctly.

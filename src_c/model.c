@@ -1,6 +1,7 @@
 /*
  * model.c -- the binarized two-layer model y = v^T sigma(Z w): forward pass,
- * sample loss, exact dl/dv and the STE coarse gradient (MATH.md section 2).
+ * sample loss, exact dl/dv and the STE coarse gradient (docs/math.rst,
+ * section "Gradients of one sample").
  *
  * Design. One fused pass per sample: each row z_i of Z is read once to form
  * both z_i.w and z_i.w_star, with aligned loads wherever Z starts (rows a

@@ -11,25 +11,12 @@
 
 /*
  * How far ahead of its reads the first pass prefetches Z. The hardware
- * prefetcher alone left the kernel waiting on memory: from memory it ran at
- * about the sum of a plain read's time and its own time in cache, and
- * prefetching 8-16 KiB ahead cut that by 25-35 % at m=32, n=64 (measured
- * here, Zen 5; 4 KiB gained 10-15 %, 32 KiB less than 16). Against 12 KiB,
- * 14 KiB took 0.94-0.99x the time in double (m=32, n=64; m=128, n=512;
- * m=64, n=32) and 0.96-1.01x in float; 16 KiB 0.94-1.01x.
- *
- * A Z small enough to be in cache, as one just written usually is, is
- * prefetched nearer: there the far prefetches cost more than they save.
- * loss_and_grads on Z of 1-16 MB just written (in this machine's 32 MB L3)
- * took 0.81-0.97x the time with 8 KiB at m=128, n=512, m=256, n=256 and m=4,
- * n=1024, 0.94-1.01x at m=32, n=64, and 0.99-1.01x at m=8, n=16 and on rows
- * that are not a whole number of lines (m=64, n=100; m=16, n=200 in float);
- * 4 KiB gained as much there but lost up to 12 % on Z read cold from memory,
- * where 8 KiB took 0.96-1.01x (slices of 0.5-16 MB of a 256 MB Z, read in
- * turn). On 64 MB from memory 8 KiB took 1.05-1.16x, hence the far distance
- * above IN_CACHE_BYTES, set below the 16 MB measured to leave room for CPUs
- * with smaller caches. forward: 0.94-0.99x in cache (2-8 MB), 1.02-1.11x
- * from memory with 8 KiB; the same rule.
+ * prefetcher alone leaves the kernel waiting on memory, so Z is prefetched
+ * far ahead; a Z small enough to be in cache, as one just written usually
+ * is, is prefetched nearer, since there the far prefetches cost more than
+ * they save. IN_CACHE_BYTES sits below the cache size measured, to leave
+ * room for CPUs with smaller caches; forward follows the same rule. The
+ * measurements: docs/performance.rst, section "Software prefetch distance".
  */
 #define PREFETCH_BYTES 14336
 #define PREFETCH_BYTES_IN_CACHE 8192
@@ -46,7 +33,8 @@ STEFAST_INLINE int64_t FN(prefetch_bytes_for_)(int64_t bytes)
  * row starts at the same place within a cache line (a row a whole number of
  * lines long, Z aligned to its values) and is at least 3 lines long, else
  * unaligned (on 2-line rows the masked first and last lines cost more than
- * they saved: 8-10 % slower at m=8, n=16). Returns L, filled in, or NULL.
+ * they save: docs/performance.rst, section "Aligned loads wherever Z starts").
+ * Returns L, filled in, or NULL.
  */
 static const FN(lines_) *FN(lines_for_)(FN(lines_) *L, const T *Z, int64_t n)
 {
@@ -60,9 +48,8 @@ static const FN(lines_) *FN(lines_for_)(FN(lines_) *L, const T *Z, int64_t n)
  * Samples of at least this many bytes, with rows too long to keep w in
  * registers, compute Z^T a in the same pass over Z as z.w
  * (sample_onepass_); the others, which stay in L1, in a second pass over
- * the rows inside the window. Measured: 10-12 % faster one-pass at 32 KiB
- * (m=32, n=128 and m=8, n=512, double), 12-17 % slower at 8 KiB (m=4,
- * n=256), and slower on short rows.
+ * the rows inside the window: one pass pays from about this size on, and
+ * not on short rows (docs/performance.rst, section "One pass for long rows").
  */
 #define ONEPASS_MIN_BYTES 32768
 
@@ -75,8 +62,8 @@ static const FN(lines_) *FN(lines_for_)(FN(lines_) *L, const T *Z, int64_t n)
  * scratch holds z.w and z.ws (zw, 2 m), grad_v, grad_w (with WLEN values
  * of padding on either side, SAMPLE_PADDED_GW) and the row list.
  * The copies also put every array the inner loops touch into one small
- * block: with w and w_star on the C stack, timings were measured to swing
- * by up to 40 % between runs, and by under 10 % with the copies.
+ * block, which steadies the timings (docs/performance.rst, section
+ * "One workspace block per thread").
  */
 typedef struct {
     FN(model_) model;
@@ -127,7 +114,7 @@ static void FN(chunk_per_sample_)(const T *Z, const FN(work_) *k, int64_t b0, in
 {
     /* locals, not k->...: the stores through idx and the outputs could
      * alias *k as far as the compiler knows, which then re-read it per row
-     * (15 % slower at m=8, n=16 in float) */
+     * (docs/performance.rst, section "Selects, not branches") */
     const FN(model_) M = k->model;
     const int64_t m = M.m, n = M.n, B = k->B;
     T *restrict zw = k->zw;

@@ -1,6 +1,7 @@
 /*
  * montecarlo.c -- Monte Carlo estimates of E[loss], E[dl/dv] and E[g_mu]
- * with standard errors (MATH.md sections 2 and 8).
+ * with standard errors (docs/math.rst,
+ * section "Monte Carlo samplers").
  *
  * Design. A sample is the unit of randomness: sample b draws its normals
  * from stream b of the generator (normal_impl.h), so its

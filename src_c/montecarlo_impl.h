@@ -49,7 +49,8 @@ STEFAST_INLINE void FN(window_times_)(const T *restrict zw, const T *restrict v,
     }
 }
 
-/* One sample of the projected / conditional methods (MATH.md section 8).
+/* One sample of the projected / conditional methods (docs/math.rst,
+ * section "Monte Carlo samplers").
  * G: IN normals (m k [+ n]), row i of S = G[i k .. i k + k); zw, zws, act
  * (m each) scratch; x: OUT the p statistics. Sums over i run in index order
  * (no reassociation), so every dispatch clone rounds alike. */

@@ -9,10 +9,9 @@
  *   states are outputs of the counter-based Threefry2x64-20 (Salmon et al.,
  *   SC'11; Random123's known-answer vectors pass) at counters (j, s):
  *   lane l takes j = 2l, 2l+1, the side generator j = 32, 33. So a stream
- *   costs 34 Threefry blocks (about 50 ns) to start, and each 64-bit word
- *   after that one xoshiro step (about 11 integer operations, against about
- *   40 per word for Threefry itself: a generator drawing every word from
- *   Threefry ran at 265 M float64 normals/s here, this one at 610 M/s).
+ *   costs 34 Threefry blocks to start, and each 64-bit word after that one
+ *   xoshiro step (about 11 integer operations, against about 40 per word
+ *   for Threefry itself; docs/performance.rst, section "The Gaussian generator").
  *   Streams are tied to samples, not threads, so any thread count gives the
  *   same values. (An all-zero lane state, probability 2^-256, would output
  *   zeros.)
@@ -30,17 +29,16 @@
  *     the wedge test or Marsaglia's tail algorithm, with fresh words from
  *     the side generator, retrying from a fresh word on rejection. The slow
  *     path is one non-inlined function compiled once (not per dispatch
- *     clone) and calls libm's exp and log only to decide acceptance.
- *     Measured here: the fast path costs 0.8 ns per value against 2.2 ns
- *     for Box-Muller's log/sqrt/sin/cos polynomials; the slow path adds
- *     about 0.4 ns per value on average (libm's exp dominates it).
+ *     clone) and calls libm's exp and log only to decide acceptance. The
+ *     fast path is far cheaper than Box-Muller's log/sqrt/sin/cos
+ *     polynomials (docs/performance.rst, section "The Gaussian generator").
  *   float32: Box-Muller, four normals per lane and chunk of 64 from the two
  *     words of the lane: u from 31 bits of each word's high half
  *     (round_f32(k) 2^-31 + 2^-32, in (0, 1]), the angle from its low 32
  *     bits; normals 64c + l, 64c + 16 + l (first word), 64c + 32 + l,
  *     64c + 48 + l (second word). Largest |z| = sqrt(64 log 2) = 6.66. (A
- *     float ziggurat ran at under half this rate here: its gathers and slow
- *     path cost per value about what they cost in float64.) log and sin/cos
+ *     float ziggurat is slower: its gathers and slow path cost per value
+ *     about what they cost in float64.) log and sin/cos
  *     are polynomials written here (no libm call, so they vectorise), sqrt
  *     is the IEEE instruction: log(u) = e log 2 + 2 atanh(s) with
  *     s = (m-1)/(m+1), series to s^9; sin, cos of a = 2 pi r, |r| <= 1/8
@@ -194,8 +192,8 @@ STEFAST_INLINE uint32_t stefast_fbits_(float x)
 
 /* sqrt for the Box-Muller radius. IEEE square roots are correctly rounded
  * on every SIMD unit, so the clones agree; the build's -fno-math-errno lets
- * GCC vectorise it (with errno semantics it branches per value). Measured:
- * 20 % faster float32 normals than the Newton iteration used before. */
+ * GCC vectorise it (with errno semantics it branches per value); it beat a
+ * Newton iteration (docs/performance.rst, section "The Gaussian generator"). */
 STEFAST_INLINE float stefast_sqrt_f_(float x)
 {
     return __builtin_sqrtf(x);
@@ -253,7 +251,7 @@ STEFAST_INLINE void stefast_normal_chunk_d_(stefast_stream_ *restrict g, double 
         slow[l] = (uint64_t)(k >= stefast_zig_k_d[i]);
     }
     /* flags first, bit mask only when needed: building the mask inside the
-     * loop above kept it from vectorising (measured 20 % slower) */
+     * loop above kept it from vectorising */
     uint64_t any = 0;
     for (int l = 0; l < 2 * L; l++) any |= slow[l];
     if (!any) return; /* two chunks in three */

@@ -1,6 +1,6 @@
 /*
  * quantize.c -- b-bit quantized ReLU and its straight-through backward pass
- * (MATH.md section 9).
+ * (docs/math.rst, section "Quantized ReLU").
  *
  * With L = 2^bits - 1 levels above zero and resolution alpha > 0, every
  * output is alpha * k with an integer level k in {0, ..., L}:

@@ -6,9 +6,9 @@
  * Why streams of a counter-seeded generator: every normal is a pure
  * function of (key, stream, index), so streams can be tied to samples and
  * threads can take any of them in any order; 16 independent lanes per
- * stream let the word generation and the transforms vectorise. Rates
- * measured against NumPy's standard_normal are in
- * bench/test_bench_montecarlo.py and the README.
+ * stream let the word generation and the transforms vectorise. Its rates
+ * against NumPy's standard_normal: docs/performance.rst, section "The Gaussian
+ * generator".
  */
 #include <stdlib.h>
 #include <string.h>

@@ -21,9 +21,9 @@
  * aligned loads (element j then sits in lane (j + offset) mod LANES, the
  * row starting offset values into a line) and
  * still agree to the bit with dot2_, which reads the same row unaligned.
- * It matters: NumPy starts large buffers 16 bytes past a line, and there
- * 64-byte loads that straddle two lines made the kernel up to 1.4x slower
- * from memory than on a line (m=128, n=512, double, measured here).
+ * It matters: NumPy starts large buffers 16 bytes past a line, where
+ * 64-byte loads straddle two lines (docs/performance.rst, section
+ * "Aligned loads wherever Z starts").
  */
 #define WLEN ((int64_t)(64 / sizeof(T)))
 #define LANES (2 * WLEN)
@@ -52,15 +52,14 @@ STEFAST_INLINE FN(half_) FN(load_half_)(const T *p)
  * size). The includer picks how a line is held (LINE_WIDE): one 64-byte
  * vector, one AVX-512 register, or two 32-byte halves, one register each
  * with AVX2. GCC keeps a 64-byte vector type in memory on a target
- * without 64-byte registers: the AVX2 clone ran 1.5-11x slower than with
- * halves (and slower than the SSE2 one), while on AVX-512 the halves were
- * 4-20 % slower than whole lines. Both add the same lanes in the same
- * order: the same bits.
+ * without 64-byte registers, while where they exist halves are slower than
+ * whole lines (docs/performance.rst, section "CPU dispatch and line
+ * registers"). Both add the same lanes in the same order: the same bits.
  *
  * l_load_once_ reads a line of z exactly once (volatile reads): otherwise
  * GCC folds the load into every multiply that uses it, and each line of Z
- * is read from L1 two or three times (4-10 % slower from memory at m=128,
- * n=512).
+ * is read from L1 two or three times (docs/performance.rst, section
+ * "Short rows in registers").
  */
 #if LINE_WIDE
 typedef T FN(line_) __attribute__((vector_size(64)));
@@ -264,11 +263,11 @@ STEFAST_INLINE FN(ivec_) FN(lane_shift_)(int width)
  * The sum of the LANES lanes held in a0, a1 into *d and of those in b0, b1
  * into *ds (see the top of this file), the two sums side by side in one
  * vector from the second level on: the same additions as one fold at a
- * time, in fewer instructions (11 % faster per row in L2 at m=32, n=64 in
- * float). Vector values throughout: taking the accumulators' address kept
- * them in memory (every add then waited on a store, 2.4x slower in L1),
- * and unions of 16-byte halves went through the stack, where the 32-byte
- * reload of two 16-byte stores stalled (2.4x slower per row).
+ * time, in fewer instructions. Vector values throughout: taking the
+ * accumulators' address keeps them in memory, where every add waits on a
+ * store, and unions of 16-byte halves go through the stack, where a 32-byte
+ * reload of two 16-byte stores stalls (docs/performance.rst, section
+ * "Sums across vector lanes").
  */
 STEFAST_INLINE void FN(fold2_)(FN(line_) a0, FN(line_) a1, FN(line_) b0, FN(line_) b1,
                                T *d, T *ds)
@@ -327,11 +326,11 @@ STEFAST_INLINE void FN(dot2_)(const T *restrict z, const T *restrict w,
  * dot2_lines_ for rows of 2 to SMALL_LINES lines (L->lines), with w and ws
  * held in registers: W[t], S[t] are the lines of the copies beside line t
  * of the row, W[SMALL_LINES], S[SMALL_LINES] those beside its last line.
- * Per line of z one load then, not three; measured 1.3x faster per row in
- * L1 at m=32, n=64 in double (9 lines: 18 of AVX-512's 32 registers). Line
+ * Per line of z one load then, not three (9 lines: 18 of AVX-512's 32
+ * registers; docs/performance.rst, section "Short rows in registers"). Line
  * t goes to accumulator t mod 2: the lanes are rotated relative to dot2_
  * by another amount, which the fold ignores. The lines are read in order:
- * fetching the last line first was measured to slow the stream by 20 %.
+ * fetching the last line first slows the stream.
  * L may also be the lines_init_ of offset 0 for rows that start off a
  * line: then each line is read where it lies, across two cache lines.
  */
@@ -343,8 +342,7 @@ STEFAST_INLINE void FN(dot2_small_)(const T *restrict z, const FN(line_) *W,
     const int64_t last = L->lines - 1;
     const T *zl = z + L->first;
     FN(line_) a0 = FN(l_zero_)(), a1 = a0, b0 = a0, b1 = a0;
-    /* a shared first line was prefetched as the last line of the row before
-     * (time per sample 0.94-1.02x, median 0.96x, at m=32, n=64 in float) */
+    /* a shared first line was prefetched as the last line of the row before */
     if (!L->shared) FN(prefetch_)(zl, prefetch);
     FN(line_) first = FN(l_load_once_)(zl);
     if (L->shared) first = FN(l_keep_)(first, L->first_keep);
@@ -389,10 +387,10 @@ STEFAST_INLINE T FN(dot_)(const T *restrict z, const T *restrict w, int64_t n,
 /*
  * x if cond else +0, by masking the bits rather than branching: the signs
  * of z.w are random, a branch on them mispredicts half the time, and that
- * (not memory) was measured to dominate small samples (3x slower at m=8,
- * n=16 on random data). A plain `cond ? x : 0` is not enough: GCC made one
- * of those a branch in the dispatch build (2.4x slower at m=8, n=16). A
- * masked-out NaN or inf gives exactly +0.
+ * (not memory) dominates small samples. A plain `cond ? x : 0` is not
+ * enough: GCC made one of those a branch in the dispatch build
+ * (docs/performance.rst, section "Selects, not branches"). A masked-out NaN
+ * or inf gives exactly +0.
  */
 STEFAST_INLINE T FN(keep_if_)(int cond, T x)
 {
@@ -415,9 +413,8 @@ STEFAST_INLINE T FN(keep_if_)(int cond, T x)
  * x = Z w, c = v), row i into lane i mod VLEN and the lanes then folded by
  * halves: the same additions on every read path and dispatch clone.
  * One sum in row order chains m additions of 3-4 cycles each, which short
- * rows in float cannot hide: against that, a sample takes 0.91-0.94x the
- * time from memory at m=32, n=64 in float, 0.99-1.01x at m=128, n=512 in
- * double. Every path stores z.w and z.ws per row for it (zw, zws).
+ * rows in float cannot hide (docs/performance.rst, section "Sums across
+ * vector lanes"). Every path stores z.w and z.ws per row for it (zw, zws).
  */
 STEFAST_INLINE T FN(sum_where_positive_)(const T *restrict x, const T *restrict c, int64_t m)
 {
@@ -448,8 +445,8 @@ STEFAST_INLINE int FN(in_window_)(T x, stefast_ste ste)
  * g[j] = scale * sum_k coef[k] * Z[idx[k]][j] for the listed rows, column
  * block by column block: a block of g stays in registers while the listed
  * rows pass through it, so Z is the only array read per term (a row-by-row
- * update also reloads and stores g for every row, which was measured to
- * cost about 15 % at m=32, n=64). The terms of each sum are added in list
+ * update also reloads and stores g for every row; docs/performance.rst, section
+ * "Stores the caller reads back as vectors"). The terms of each sum are added in list
  * order whatever the block, so neither the vector width nor where the
  * blocks start changes the result. Blocks are 8 32-byte vectors (256
  * bytes of a row), then the columns left over in blocks of up to 7 32-byte
@@ -531,11 +528,10 @@ STEFAST_INLINE void FN(rows_combine_)(const T *restrict Z, int64_t n,
 /* Store the values of line x that are columns of g (col0: the column of
  * its first value; columns outside [0, n) belong to the neighbouring rows).
  * padded: g has WLEN values before it and WLEN after it that may be
- * overwritten, so the whole line is stored. The copy of part of a line
- * (a memcpy call as GCC compiles it), and the caller's vector reads of g
- * that then cannot be forwarded from the stores, made a sample 1.05x as
- * long at m=32, n=64 in float with Z 16 bytes past a line (1.00-1.03x in
- * double). */
+ * overwritten, so the whole line is stored: after a copy of part of a line
+ * (a memcpy call as GCC compiles it) the caller's vector reads of g cannot
+ * be forwarded from the stores and wait for them (docs/performance.rst, section
+ * "Stores the caller reads back as vectors"). */
 STEFAST_INLINE void FN(store_columns_)(T *restrict g, int64_t n, int64_t col0, FN(line_) x,
                                        int padded)
 {
@@ -617,10 +613,9 @@ STEFAST_INLINE void FN(rows_combine_lines_)(const T *restrict Z, int64_t n,
  * The loop over pairs starts at the row's first line and, unless the last
  * line needs its mask, ends at its last: then every load in it steps by
  * two lines from one iteration to the next, across rows too, and the
- * hardware's per-instruction stride prefetcher stays trained. With the
- * first and last lines peeled off instead, rows 16 bytes past a line ran
- * 5-7 % slower from memory than rows on a line (1.8x without software
- * prefetch; m=128, n=512, double, measured here). The first line's mask is
+ * hardware's per-instruction stride prefetcher stays trained; peeling the
+ * first and last lines off would break that stride (docs/performance.rst, section
+ * "Loops whose loads stride evenly"). The first line's mask is
  * therefore applied inside the loop, to the first iteration only.
  *
  * With next not NULL, also next[j] = u[j] + c * z[j] in the same pass over
@@ -630,7 +625,7 @@ STEFAST_INLINE void FN(rows_combine_lines_)(const T *restrict Z, int64_t n,
  * neighbouring rows' values out, whatever they hold. (The function is
  * inlined, so a NULL next costs nothing. In sample_onepass_ the test on
  * next stays in the loop, as the pointers are swapped through integers;
- * a constant flag in its place measured no faster.)
+ * a constant flag in its place was no faster.)
  */
 #define ADD_ROW(ZZ, J)                                                              \
     do {                                                                            \
@@ -732,19 +727,16 @@ STEFAST_INLINE T FN(residual_)(const T *restrict zw, const T *restrict v, const 
  * rows inside the window), in the one pass over the sample: while a row is
  * read, the sum so far plus that row goes into the other buffer, and the
  * buffers trade places (a select, not a branch) when the row turns out to
- * lie inside the window. Measured at m=128, n=512 from memory, against
- * this: a second pass over the listed rows 15-20 % slower (the sample has
- * left L1), adding each row in while reading the next 3-7 % slower (rows
- * read back 0.5-4 KiB behind the stream slow it), and skipping the work for
- * rows outside the window by a branch no faster (it mispredicts half the
- * time).
+ * lie inside the window. A second pass over the listed rows (the sample
+ * has left L1), adding each row in while reading the next (rows read back
+ * behind the stream slow it) and a branch that skips rows outside the
+ * window (it mispredicts half the time) were all slower or no faster
+ * (docs/performance.rst, section "One pass for long rows").
  *
  * The first row of the batch's first sample and the last row of its last
  * share a line with memory outside Z when the rows start off a line; those
- * are read from a copy placed like the others (same bits). Reading them
- * unaligned instead sent those samples down the two-pass path: the copy
- * made the whole batch 0.94-1.00x as long (median 0.96x over five runs) at
- * m=128, n=512 with 123 samples, Z 16 bytes past a line.
+ * are read from a copy placed like the others (same bits); reading them
+ * unaligned instead would send those samples down the slower two-pass path.
  */
 STEFAST_INLINE void FN(sample_onepass_)(const FN(model_) *M, const T *restrict Z, int flags,
                                         T *restrict zw, T *restrict loss,
@@ -841,9 +833,8 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int fl
          * lines, not as one line more with its ends masked off: rows that
          * short are bound by arithmetic, which the extra line adds a
          * quarter or a third to. The same bits (only the lanes' rotation
-         * changes), in 0.92-0.97x the time at m=32, n=64 in float, 0.85-0.90x
-         * at m=80, n=24 and 0.95-1.00x at m=64, n=32 in double; at 5 lines
-         * it no longer paid (m=48, n=40 in double: 1.00-1.02x). */
+         * changes); at 5 lines it no longer pays (docs/performance.rst, section
+         * "Aligned loads wherever Z starts"). */
         FN(lines_) whole;
         const FN(lines_) *LS = L;
         if (L->shared && n / WLEN <= 4) {

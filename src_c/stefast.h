@@ -66,7 +66,8 @@ int stefast_forward_d(const double *Z, const double *v, const double *w,
 int stefast_forward_f(const float *Z, const float *v, const float *w,
                       int64_t B, int64_t m, int64_t n, float *y, int threads);
 
-/* Per-sample loss and gradients of MATH.md section 2, with
+/* Per-sample loss and gradients (docs/math.rst, section "Gradients of one
+ * sample"), with
  * r_b = v^T sigma(Z_b w) - v_star^T sigma(Z_b w_star):
  *   loss[b]          = r_b^2 / 2
  *   grad_v[b*m + i]  = sigma(z_bi . w) r_b               (exact dl/dv)
@@ -161,7 +162,8 @@ int stefast_normals_d(const uint64_t key[2], uint64_t first_stream, int64_t nstr
 int stefast_normals_f(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
                       int64_t stream_len, float *out, int threads);
 
-/* Monte Carlo estimators of E[loss], E[dl/dv], E[g_mu] (MATH.md sections 2, 8). */
+/* Monte Carlo estimators of E[loss], E[dl/dv], E[g_mu] (docs/math.rst, section
+ * "Monte Carlo samplers"). */
 typedef enum {
     STEFAST_MC_FULL = 0,        /* Z drawn whole: m*n normals per sample          */
     STEFAST_MC_PROJECTED = 1,   /* S = ZQ^T and P_perp Z^T a: m*k + n normals     */

@@ -95,7 +95,8 @@ def named_formula(ste, cos, sin, window):
     phi_a, Phi_cot, half_erf = window()
     A1 = PHI0 - phi_a
     if ste == "clipped_relu":
-        # MATH.md section 5: E1, E2 (integration by parts of Lemma 7's p, q, xi)
+        # E1, E2: integration by parts of Lemma 7's p, q, xi (docs/math.rst,
+        # section "Expected coarse gradient", clipped ReLU)
         E1 = PHI0 / 2.0 - phi_a * Phi_cot + cos * PHI0 * half_erf
         E2 = sin * PHI0 * half_erf
         return A1, A1, E1, E2, 0.0
@@ -231,7 +232,8 @@ def coefficients(ste, geo):
 
 
 def coarse_formula(nv2, ov, os_, vvs, A1, B1, c1, c2):
-    """E[g_mu] = coef_w w_hat + coef_p e_perp (MATH.md section 5, general formula)."""
+    """E[g_mu] = coef_w w_hat + coef_p e_perp (docs/math.rst,
+    section "Expected coarse gradient", general surrogate)."""
     coef_w = nv2 * A1 + (ov * ov - nv2) * B1 / 2.0 - vvs * c1 - (ov * os_ - vvs) * B1 / 2.0
     return coef_w, -vvs * c2
 

@@ -53,7 +53,15 @@ __all__ = [
 
 
 class PopulationGrad(NamedTuple):
-    """A pair (grad_v, grad_w) of population gradients, shapes (..., m), (..., n)."""
+    """A pair (grad_v, grad_w) of population gradients.
+
+    Attributes
+    ----------
+    grad_v : ndarray, shape (..., m)
+        Gradient (or expected gradient) with respect to v.
+    grad_w : ndarray, shape (..., n)
+        Gradient, or expected coarse gradient, with respect to w.
+    """
 
     grad_v: np.ndarray
     grad_w: np.ndarray
@@ -67,9 +75,10 @@ class PopulationGrad(NamedTuple):
 class _Point:
     """One point, four small 1-d float64 arrays, in Python floats.
 
-    The vectorised path costs ~100 us per call in NumPy overhead, whatever the
-    size; this twin of the validation and ``_geometry.geometry`` handles one
-    point in Python floats. The formulas themselves (``stefast._formulas``)
+    The vectorised path's NumPy overhead dominates a call at this size; this
+    twin of the validation and ``_geometry.geometry`` handles one point in
+    Python floats, several times faster (docs/performance.rst, section
+    "Bandwidth, drift and call overhead"). The formulas themselves (``stefast._formulas``)
     are shared with the array path, and the tests check the two paths agree.
     """
 
@@ -172,11 +181,14 @@ def population_loss(v, w, v_star, w_star):
 
     Parameters
     ----------
-    v, v_star : array_like, shape (..., m)
-        Student and teacher second-layer weights, m >= 1.
-    w, w_star : array_like, shape (..., n)
-        Student and teacher filters, n >= 1. ``w_star`` must be nonzero (any
-        norm); ``w = 0`` is allowed. Leading axes of all four broadcast.
+    v : array_like, shape (..., m)
+        Student second-layer weights, m >= 1.
+    w : array_like, shape (..., n)
+        Student filter, n >= 1; ``w = 0`` is allowed.
+    v_star : array_like, shape (..., m)
+        Teacher second-layer weights.
+    w_star : array_like, shape (..., n)
+        Teacher filter, nonzero (any norm). Leading axes of all four broadcast.
 
     Returns
     -------
@@ -271,7 +283,7 @@ def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
         nonzero of any norm; ``w = 0`` allowed).
     ste : {"identity", "relu", "clipped_relu", "hardtanh"} or callable
         The surrogate derivative mu'. Named STEs use closed forms (windows as in
-        ``stefast.kernels``: 1, 1[x > 0], 1[0 < x < 1], 1[|x| <= 1]). A callable
+        ``stefast.kernels``: 1, 1[x > 0], 1[0 < x < 1], 1[-1 <= x <= 1]). A callable
         must map a float64 array to mu'(x) of the same shape; it is evaluated by
         adaptive quadrature (``scipy.integrate.quad``) of four 1-D Gaussian
         integrals, split at 0 and at the breakpoints, each rescaled to the
@@ -290,8 +302,8 @@ def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
         ``grad_v = df/dv`` (equal to ``E[dl/dv]``, Lemma 4) and ``grad_w = E[g_mu]``:
         identity ``(|v|^2 w_hat - (v'v*) w*_hat) / sqrt(2 pi)`` (Lemma 9); relu
         ``h/(2 sqrt(2 pi)) w_hat - (v'v*)(w_hat + w*_hat)/(2 sqrt(2 pi))`` (Lemma 4,
-        zero second term at theta = pi); clipped_relu the Phi-form of MATH.md
-        section 5 (depends on ``|w|``); hardtanh its analogue over ``[-1, 1]``.
+        zero second term at theta = pi); clipped_relu the Phi-form of docs/math.rst,
+        section "Expected coarse gradient" (depends on ``|w|``); hardtanh its analogue over ``[-1, 1]``.
         At ``w = 0`` (where ``Zw = 0`` exactly), ``grad_v = 0`` and
         ``grad_w = -mu'(0) (v'v*) phi(0) w*_hat``.
 
@@ -351,12 +363,17 @@ def coarse_grad_inner(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
 
     Parameters
     ----------
-    v, w, v_star, w_star, ste, breakpoints
+    v, w, v_star, w_star : array_like
+        As in :func:`population_loss`.
+    ste : str or callable
+        As in :func:`expected_coarse_grad`.
+    breakpoints : sequence of float, optional
         As in :func:`expected_coarse_grad`.
 
     Returns
     -------
     ndarray or float
+        The inner product, one per point of the broadcast batch.
 
     Examples
     --------
@@ -379,7 +396,11 @@ def coarse_grad_cosine(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
 
     Parameters
     ----------
-    v, w, v_star, w_star, ste, breakpoints
+    v, w, v_star, w_star : array_like
+        As in :func:`population_loss`.
+    ste : str or callable
+        As in :func:`expected_coarse_grad`.
+    breakpoints : sequence of float, optional
         As in :func:`expected_coarse_grad`.
 
     Returns
@@ -419,10 +440,12 @@ def identity_spurious_grad_norm(v_star):
     Parameters
     ----------
     v_star : array_like, shape (..., m)
+        Teacher second-layer weights.
 
     Returns
     -------
     ndarray or float
+        The norm, one per teacher of the batch.
 
     Examples
     --------
@@ -530,6 +553,7 @@ def is_critical(v, w, v_star, w_star, *, atol=1e-9):
     Returns
     -------
     ndarray of bool or bool
+        True where (v, w) is critical within the tolerance.
 
     Examples
     --------
@@ -603,7 +627,18 @@ class STEReport:
     vanishing: tuple = field(default_factory=tuple)
 
     def vanishes_at(self, site):
-        """True/False for one site ("global", "spurious", "saddle"); None if untested."""
+        """Whether E[g_mu] vanished at one kind of critical point.
+
+        Parameters
+        ----------
+        site : {"global", "spurious", "saddle"}
+            The kind of critical point.
+
+        Returns
+        -------
+        bool or None
+            None if no such point exists for the teachers drawn.
+        """
         for chk in self.vanishing:
             if chk.site == site:
                 return chk.vanishes if chk.n_points else None

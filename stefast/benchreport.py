@@ -1,5 +1,6 @@
-"""``stefast bench``: run the pytest-benchmark suite in bench/ (or read a
-saved pytest-benchmark JSON) and write a report.
+"""``stefast bench``: run the benchmark suite (bench/ in the source tree,
+installed with the package as stefast/_bench) with pytest-benchmark, or read
+a saved pytest-benchmark JSON, and write a report.
 
 Outputs in DIR: ``bench.md`` (machine block; per group a table of median
 rate with IQR, speed-up over the NumPy reference and over each peer, and
@@ -12,6 +13,7 @@ the groups marked "interleaved" were timed round by round in turn, which is
 robust to slow drift of the machine. Medians and quartiles are shown.
 """
 
+import importlib.util
 import json
 import os
 import platform
@@ -30,16 +32,33 @@ FAST = "stefast"
 # ---- locating and running the suite ----
 
 def find_bench_dir():
-    """bench/ beside the stefast package (source tree or editable install),
-    $STEFAST_BENCH_DIR, or ./bench; None if there is none."""
+    """The benchmark suite's directory: $STEFAST_BENCH_DIR if set, else the
+    copy installed with the package (stefast/_bench), else bench/ beside the
+    package or in the working directory (a source tree); None if none has
+    the suite."""
     candidates = []
     if os.environ.get("STEFAST_BENCH_DIR"):
         candidates.append(Path(os.environ["STEFAST_BENCH_DIR"]))
+    spec = importlib.util.find_spec("stefast._bench")
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(p) for p in spec.submodule_search_locations]
     candidates += [Path(__file__).resolve().parents[1] / "bench", Path.cwd() / "bench"]
     for c in candidates:
         if (c / "conftest.py").is_file():
             return c.resolve()
     return None
+
+
+#: what `stefast bench` imports beyond stefast's own dependencies: module -> pip name
+BENCH_NEEDS = {"pytest": "pytest", "pytest_benchmark": "pytest-benchmark",
+               "matplotlib": "matplotlib"}
+
+
+def missing_requirements(run=True):
+    """pip names of the modules `stefast bench` needs that are not installed
+    (pytest and pytest-benchmark only to run the suite, not to report a JSON)."""
+    needed = BENCH_NEEDS if run else {"matplotlib": "matplotlib"}
+    return [pip for mod, pip in needed.items() if importlib.util.find_spec(mod) is None]
 
 
 def run_pytest(bench_dir, json_path, quick=False):
@@ -149,9 +168,14 @@ def _peer_cell(ratios):
     return ", ".join(f"{k} {v:.2f}x" for k, v in ratios) or "-"
 
 
-def render_markdown(data, machine):
+def render_markdown(data, machine=None):
+    """The report as markdown. machine: the machine block; by default the one
+    saved in the JSON by ``stefast bench`` (``data["stefast"]["machine"]``)."""
     rows = _rows(data)
     bounds = data.get("stefast", {}).get("bounds", {})
+    if machine is None:
+        machine = data.get("stefast", {}).get("machine") or {
+            "note": "no machine block saved with this JSON"}
     out = ["# stefast benchmark report", ""]
     out += ["Medians of pytest-benchmark rounds; IQR is the 25-75% range of the rate. "
             "Speed-ups are rate(this)/rate(other) in the same run: > 1 means this row "
@@ -161,6 +185,8 @@ def render_markdown(data, machine):
             "(one-pass read bandwidth, or the Gaussian generator's raw rate). "
             "Timing is noisy on shared machines; nothing here is asserted.", ""]
     out += ["## Machine", "", "```"]
+    if data.get("datetime"):
+        out.append(f"run: {data['datetime']}")
     for k, v in machine.items():
         out.append(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
     mi = data.get("machine_info", {})
@@ -238,6 +264,12 @@ def render_markdown(data, machine):
     return "\n".join(out)
 
 
+def render_saved(json_path):
+    """The markdown report of a saved ``bench.json``, with the machine block
+    saved in it (used by the documentation's performance page)."""
+    return render_markdown(json.loads(Path(json_path).read_text()))
+
+
 # ---- plots ----
 
 def write_plots(data, out_dir):
@@ -293,7 +325,13 @@ def write_plots(data, out_dir):
 
 def run_bench(out_dir, quick=False, from_json=None):
     """Run (or read) the benchmarks and write the report into out_dir; 0 on success."""
-    out_dir = val.check_output_dir(out_dir)
+    missing = missing_requirements(run=from_json is None)
+    if missing:
+        print(f"stefast bench: needs {', '.join(missing)}, not installed; "
+              'install the extra: python -m pip install "stefast[bench]"', file=sys.stderr)
+        return 2
+    # absolute: the suite runs with its own directory as the working directory
+    out_dir = val.check_output_dir(out_dir).resolve()
     json_path = out_dir / "bench.json"
     if from_json is not None:
         src = Path(from_json)
@@ -312,9 +350,8 @@ def run_bench(out_dir, quick=False, from_json=None):
     else:
         bench_dir = find_bench_dir()
         if bench_dir is None:
-            print("stefast bench: no bench/ directory found. The benchmark suite ships with "
-                  "the source tree, not the installed package: run from a checkout "
-                  "(cd stefast && stefast bench), set STEFAST_BENCH_DIR=/path/to/bench, "
+            print("stefast bench: the benchmark suite is missing from this installation "
+                  "(stefast/_bench); reinstall stefast, set STEFAST_BENCH_DIR=/path/to/bench, "
                   "or use --from-json FILE with a saved pytest-benchmark JSON.",
                   file=sys.stderr)
             return 2
@@ -323,10 +360,13 @@ def run_bench(out_dir, quick=False, from_json=None):
             print(f"stefast bench: pytest exited with {code} and wrote no JSON", file=sys.stderr)
             return code or 1
         data = json.loads(json_path.read_text())
+        # the machine the suite ran on travels with its numbers
+        data.setdefault("stefast", {})["machine"] = machine_info()
+        json_path.write_text(json.dumps(data, indent=1))
         if code not in (0,):
             print(f"stefast bench: pytest exited with {code}; reporting what ran",
                   file=sys.stderr)
-    md = render_markdown(data, machine_info())
+    md = render_markdown(data)
     (out_dir / "bench.md").write_text(md)
     plots = write_plots(data, out_dir)
     print(f"wrote {out_dir / 'bench.md'}, {json_path}, " + ", ".join(str(p) for p in plots))

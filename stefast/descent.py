@@ -7,9 +7,8 @@ the loop. ``E[dl/dv] = (I + 11')(v - v*)/4 + theta v*/(2 pi)`` keeps v in
 span{v0, v*, 1}, and ``E[g_mu]`` lies in span{w_hat, e_perp} = span{w, w*},
 so w stays in span{w0, w*}. The loop therefore runs on at most 3 + 2
 coordinates in orthonormal bases of those spans, in Python floats, with the
-shared formulas of ``stefast.analytic`` (``_loss_formula``,
-``_named_formula``, ``_coarse_formula``): about 10 us per step whatever m and
-n. The recorded iterates are mapped back to R^m, R^n on demand
+shared formulas of ``stefast._formulas``, so a step costs the same whatever
+m and n. The recorded iterates are mapped back to R^m, R^n on demand
 (``Trajectory.v``, ``Trajectory.w``); the tests check this route against a
 step-by-step loop over ``stefast.expected_coarse_grad``.
 
@@ -108,11 +107,26 @@ class Trajectory:
         return len(self.step)
 
     def max_increase(self):
-        """Largest ``f[t+1] - f[t]`` over recorded steps (<= 0 for a monotone run)."""
+        """Largest one-step rise of the population loss.
+
+        Returns
+        -------
+        float
+            The largest ``f[t+1] - f[t]`` over recorded steps (<= 0 for a
+            monotone run, 0 for a single record).
+        """
         return float(np.max(np.diff(self.f))) if len(self.f) > 1 else 0.0
 
     def summary(self):
-        """Final values as a dict of plain floats (for tables and JSON)."""
+        """Final values for tables and JSON.
+
+        Returns
+        -------
+        dict
+            The surrogate, mode, step size and steps taken, the first and last
+            loss, and the last angle, norms and convergence flag, as plain
+            Python values.
+        """
         return {
             "ste": self.ste, "mode": self.mode, "lr": self.lr, "steps": self.steps_taken,
             "f_initial": float(self.f[0]), "f_final": float(self.f[-1]),
@@ -344,10 +358,14 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
 
     Parameters
     ----------
-    v0, v_star : array_like, shape (m,)
-        Initial and teacher second-layer weights.
-    w0, w_star : array_like, shape (n,)
-        Initial and teacher filters (``w_star`` nonzero, any norm).
+    v0 : array_like, shape (m,)
+        Initial second-layer weights.
+    w0 : array_like, shape (n,)
+        Initial filter.
+    v_star : array_like, shape (m,)
+        Teacher second-layer weights.
+    w_star : array_like, shape (n,)
+        Teacher filter (nonzero, any norm).
     ste : {"identity", "relu", "clipped_relu", "hardtanh"} or callable
         The straight-through estimator mu'. Callables (with ``breakpoints``,
         as in :func:`stefast.expected_coarse_grad`) in population mode only.
@@ -387,6 +405,7 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
     Returns
     -------
     Trajectory
+        The recorded iterates and the exact population quantities at each.
 
     Examples
     --------
@@ -468,18 +487,18 @@ class EnsembleResult:
         Mean loss on the last step's batch at the final iterate (the
         training set in full-batch runs); NaN for diverged runs.
     f, theta, w_norm : ndarray, shape (R,)
-        Population loss, angle to w* and |w| at the final iterate (NaN for
+        Population loss, angle to w* and ``|w|`` at the final iterate (NaN for
         diverged runs).
     status : ndarray of str, shape (R,)
-        ``"global"``: theta < ``success_tol`` and |v - v*| <= ``success_tol``
-        (1 + |v*|); ``"spurious"`` / ``"saddle"``: stopped by ``tol`` elsewhere,
+        ``"global"``: theta < ``success_tol`` and ``|v - v*| <= success_tol
+        (1 + |v*|)``; ``"spurious"`` / ``"saddle"``: stopped by ``tol`` elsewhere,
         nearer theta = pi (Proposition 1's spurious minimisers) or not;
         ``"diverged"``: an iterate turned non-finite; ``"max_steps"``: none of
         these after ``steps`` updates.
     record_step : ndarray of int or None
         Steps at which curves were recorded (every ``record_every``).
     loss, f_curve, theta_curve, w_norm_curve : ndarray (R, len(record_step)) or None
-        Recorded batch loss, population loss, angle and |w|; NaN after a
+        Recorded batch loss, population loss, angle and ``|w|``; NaN after a
         run's last step.
     """
 
@@ -501,14 +520,48 @@ class EnsembleResult:
         return len(self.steps_taken)
 
     def counts(self):
-        """Number of runs per status, as a dict over every status."""
+        """Number of runs per status.
+
+        Returns
+        -------
+        dict
+            Status name to count, over every status (zeros included).
+        """
         return {st: int(np.sum(self.status == st)) for st in STATUSES}
 
     @classmethod
     def from_runs(cls, v, w, steps_taken, final_loss, v_star, w_star, steps, success_tol,
                   record_every=0, rec_loss=None, rec_v=None, rec_w=None):
-        """The result of runs given their final and recorded iterates (statuses and
-        population quantities computed here, with the closed forms)."""
+        """The result of runs given their final and recorded iterates.
+
+        The statuses and population quantities are computed here, with the
+        closed forms; the C path and the NumPy reference both end here.
+
+        Parameters
+        ----------
+        v, w : ndarray, shapes (R, m), (R, n)
+            Final iterates.
+        steps_taken : ndarray of int, shape (R,)
+            Updates each run made.
+        final_loss : ndarray, shape (R,)
+            Mean batch loss at the final iterate.
+        v_star, w_star : array_like, shapes (m,), (n,) or (R, m), (R, n)
+            The teachers.
+        steps : int
+            The step budget (a run that used it all is ``"max_steps"``
+            unless it reached the global minimiser).
+        success_tol : float
+            Tolerance of the ``"global"`` status.
+        record_every : int, optional
+            Steps between recorded curves; 0 when none were recorded.
+        rec_loss, rec_v, rec_w : ndarray, optional
+            Recorded batch losses, v and w iterates, one row per run.
+
+        Returns
+        -------
+        EnsembleResult
+            The runs with their statuses and population quantities.
+        """
         success_tol = val.check_nonnegative_float(success_tol, "success_tol")
         vs = np.asarray(v_star, np.float64).reshape(-1, v.shape[1])
         ws = np.asarray(w_star, np.float64).reshape(-1, w.shape[1])
@@ -615,6 +668,8 @@ def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y
     Returns
     -------
     EnsembleResult
+        Each run's final iterate, population quantities and status (and
+        curves when ``record_every`` is given).
 
     Examples
     --------

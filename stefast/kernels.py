@@ -25,7 +25,18 @@ from stefast import _validation as val
 
 
 class LossAndGrads(NamedTuple):
-    """Sample loss r^2/2, exact dl/dv and coarse gradient g_mu (MATH.md section 2)."""
+    """Sample loss r^2/2, exact dl/dv and coarse gradient g_mu (docs/math.rst,
+    section "Gradients of one sample").
+
+    Attributes
+    ----------
+    loss : ndarray
+        ``r^2/2``, shape () for a reduced batch or a single Z, (B,) otherwise.
+    grad_v : ndarray
+        ``sigma(Zw) r``, shape (m,) or (B, m).
+    grad_w : ndarray
+        ``Z^T (mu'(Zw) * v) r``, shape (n,) or (B, n).
+    """
 
     loss: np.ndarray
     grad_v: np.ndarray
@@ -90,6 +101,18 @@ def sign(x, out=None):
 
     The binarized-network convention (never 0), unlike ``numpy.sign``.
 
+    Parameters
+    ----------
+    x : array_like
+        Real input; float32 stays float32, other reals become float64.
+    out : ndarray, optional
+        Writeable array of x's shape and float dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        +1.0, -1.0 or NaN elementwise, in x's float dtype.
+
     Examples
     --------
     >>> import stefast
@@ -119,6 +142,7 @@ def ste_grad(x, grad, ste="relu", out=None):
         Surrogate: identity 1; relu 1[x > 0]; clipped_relu 1[0 < x < 1]
         (open ends); hardtanh 1[-1 <= x <= 1] (closed ends).
     out : ndarray, optional
+        Writeable array of grad's shape and float dtype to write into.
 
     Returns
     -------
@@ -161,6 +185,7 @@ def forward(Z, v, w):
     Returns
     -------
     float or ndarray of shape (B,)
+        The prediction of each sample, in Z's float dtype.
 
     Examples
     --------
@@ -181,17 +206,23 @@ def forward(Z, v, w):
 def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", threads=None):
     """Sample loss, exact gradient in v and STE coarse gradient in w.
 
-    For each sample Z (m x n) with residual r = v^T sigma(Zw) - v*^T sigma(Zw*)
-    (MATH.md section 2): loss = r^2/2, grad_v = sigma(Zw) r (exact),
-    grad_w = Z^T (mu'(Zw) * v) r (the coarse gradient g_mu).
+    For each sample Z (m x n) with residual r = v^T sigma(Zw) - v*^T sigma(Zw*):
+    loss = r^2/2, grad_v = sigma(Zw) r (exact), grad_w = Z^T (mu'(Zw) * v) r
+    (the coarse gradient g_mu); docs/math.rst, section "Gradients of one
+    sample".
 
     Parameters
     ----------
     Z : array_like, shape (m, n) or (B, m, n)
-    v, v_star : array_like, shape (m,)
-        Student and teacher second-layer weights.
-    w, w_star : array_like, shape (n,)
-        Student and teacher filters.
+        One input or a batch of B inputs.
+    v : array_like, shape (m,)
+        Student second-layer weights.
+    w : array_like, shape (n,)
+        Student filter.
+    v_star : array_like, shape (m,)
+        Teacher second-layer weights.
+    w_star : array_like, shape (n,)
+        Teacher filter.
     ste : {"identity", "relu", "clipped_relu", "hardtanh"}
     reduce : {"mean", "sum", "none"}
         "mean"/"sum" over the batch give shapes (), (m,), (n,); "none"

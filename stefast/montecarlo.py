@@ -1,6 +1,7 @@
 """Monte Carlo estimates of E[loss], E[dl/dv] and E[g_mu] with standard errors.
 
-Layers (one name chain, MATH.md sections 2 and 8):
+Layers (one name chain; the samplers: docs/math.rst, section "Monte Carlo
+samplers"):
 
     monte_carlo (here)       validation, seeding, the basis Q, super-block loop
     _core.mc_accumulate      dtype dispatch, GIL released
@@ -115,6 +116,16 @@ class MCEstimate:
         ranges); runs split across processes use either different seeds or
         the same seed with disjoint ``start`` ranges.
 
+        Parameters
+        ----------
+        other : MCEstimate
+            An independent estimate of the same quantity.
+
+        Returns
+        -------
+        MCEstimate
+            The estimate from the samples of both.
+
         Examples
         --------
         >>> import numpy as np, stefast
@@ -191,7 +202,8 @@ def check_sample_range(n_samples, start):
 
 def mc_basis(w, w_star):
     """Orthonormal rows Q (k, n), k <= 2, spanning {w, w_star}, and the
-    coordinates alpha = Q w, beta = Q w_star (MATH.md section 8), float64.
+    coordinates alpha = Q w, beta = Q w_star (docs/math.rst, section
+    "Monte Carlo samplers"), float64.
 
     The first row is w/|w| (if w != 0); the second is the normalised part of
     w_star orthogonal to it, dropped when it is below rounding (w parallel to
@@ -234,17 +246,23 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
 
     Parameters
     ----------
-    v, v_star : array_like, shape (m,)
-        Student and teacher second-layer weights.
-    w, w_star : array_like, shape (n,)
-        Student and teacher filters (any values; w = 0 is the model Zw = 0).
+    v : array_like, shape (m,)
+        Student second-layer weights.
+    w : array_like, shape (n,)
+        Student filter (any values; w = 0 is the model Zw = 0).
+    v_star : array_like, shape (m,)
+        Teacher second-layer weights.
+    w_star : array_like, shape (n,)
+        Teacher filter (any values).
     ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+        The surrogate derivative mu' of the coarse gradient.
     n_samples : int >= 2
+        Number of samples of Z.
     method : {"full", "projected", "conditional"}
         "full" draws all m*n entries of each Z (in C, one cache-resident
         sample at a time, fused with the forward/backward pass). "projected"
         draws S = Z Q^T (m x 2) and n more normals, exact in distribution
-        (MATH.md section 8). "conditional" averages E[g | S] (Rao-Blackwell),
+        (docs/math.rst, section "Monte Carlo samplers"). "conditional" averages E[g | S] (Rao-Blackwell),
         O(m) per sample, with smaller variance; its loss and grad_v are the
         same per-sample quantities as the other methods.
     rng : None, int, SeedSequence, BitGenerator or Generator
@@ -269,6 +287,7 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     Returns
     -------
     MCEstimate
+        Means and standard errors of the loss, dl/dv and g_mu.
 
     Notes
     -----
@@ -362,6 +381,24 @@ def standard_normals(shape, *, rng=None, stream=0, dtype=np.float64, threads=Non
 
     The raw generator behind ``monte_carlo`` (src_c/normal_impl.h; key from
     ``default_rng(rng)`` as there), for statistical tests and benchmarks.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        Output shape; the last axis is the length of each stream.
+    rng : None, int, SeedSequence, BitGenerator or Generator
+        Seed, passed to ``numpy.random.default_rng`` once for the key.
+    stream : int >= 0
+        Index of the first stream.
+    dtype : numpy.float32 or numpy.float64
+        float64 values come from a ziggurat, float32 from Box-Muller.
+    threads : int, optional
+        OpenMP threads (None: every core); the values never depend on it.
+
+    Returns
+    -------
+    ndarray
+        Standard normal numbers of the given shape and dtype.
 
     Examples
     --------

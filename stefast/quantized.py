@@ -1,5 +1,6 @@
 """b-bit quantized ReLU, its straight-through backward pass and the fitted
-resolution alpha (MATH.md section 9).
+resolution alpha (docs/math.rst, sections "Quantized ReLU" and "Fitted
+resolution").
 
 Conventions, shared with the C kernels (``src_c/quantize.c``) and the NumPy
 twins (``stefast.reference``):
@@ -54,8 +55,12 @@ MAX_BITS = 24  # levels stay exact integers in float32
 class QuantizedReluGrad(NamedTuple):
     """Result of :func:`quantized_relu_grad`.
 
-    grad_x : ndarray, the straight-through gradient with respect to x.
-    grad_alpha : scalar of x's dtype, ``sum_i grad_i dq/dalpha(x_i)``.
+    Attributes
+    ----------
+    grad_x : ndarray
+        The straight-through gradient with respect to x.
+    grad_alpha : numpy scalar of x's dtype
+        ``sum_i grad_i dq/dalpha(x_i)``.
     """
 
     grad_x: np.ndarray
@@ -113,7 +118,9 @@ def quantized_relu(x, bits, alpha, rounding="ceil", out=None):
 
     Returns
     -------
-    ndarray of x's shape. NaN stays NaN, +inf gives ``L*alpha``, -inf gives 0.
+    ndarray
+        The quantized values, of x's shape. NaN stays NaN, +inf gives
+        ``L*alpha``, -inf gives 0.
 
     Examples
     --------
@@ -228,6 +235,27 @@ class QuantizedSTE:
 
 def quantized_ste(bits, alpha, ste="clipped_relu", rounding="ceil"):
     """Vectorised surrogate ``mu'(x)`` with a ``breakpoints`` attribute.
+
+    For :func:`stefast.expected_coarse_grad`, :func:`stefast.ste_report` and
+    population-mode :func:`stefast.coarse_gradient_descent`, which take a
+    callable surrogate.
+
+    Parameters
+    ----------
+    bits : int
+        Bit width in [1, 24].
+    alpha : float
+        Resolution, finite and > 0.
+    ste : {"identity", "relu", "clipped_relu"}
+        The surrogate; clipped_relu's window is ``0 < x < L*alpha``.
+    rounding : {"ceil", "nearest"}
+        The forward quantizer (its ``forward`` method).
+
+    Returns
+    -------
+    QuantizedSTE
+        A callable mapping x to mu'(x) as float64, with ``breakpoints`` (the
+        window's ends) and ``forward(x)`` (the quantized ReLU).
 
     Examples
     --------
@@ -411,11 +439,12 @@ def _optimal_alpha(bits, rounding):
 
 
 def optimal_alpha(bits, rounding="nearest"):
-    """Resolution minimising the mean squared quantisation error of |N(0,1)|.
+    """Resolution minimising the mean squared quantisation error of ``|N(0, 1)|``.
 
     A batch norm without scale and shift before each activation makes its
     positive inputs half-Gaussian, so the paper fixes alpha to the best
-    uniform-quantizer fit of that law (MATH.md section 9). The error is
+    uniform-quantizer fit of that law (docs/math.rst, section "Fitted
+    resolution"). The error is
     computed in closed form (:func:`quantization_mse`) and minimised by a grid
     scan followed by a root solve of its closed-form derivative; the result
     is deterministic and accurate to about 1e-12.
@@ -430,6 +459,7 @@ def optimal_alpha(bits, rounding="nearest"):
     Returns
     -------
     float
+        The resolution alpha.
 
     Examples
     --------

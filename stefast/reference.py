@@ -167,7 +167,7 @@ def _mc_batch_values(gen, v, w, v_star, w_star, ste, method, Q, alpha, beta, B, 
         out = loss_and_grads(Z, v.astype(dtype), w.astype(dtype), v_star.astype(dtype),
                              w_star.astype(dtype), ste=ste, reduce="none")
         return np.column_stack([out.loss, out.grad_v, out.grad_w]).astype(np.float64)
-    # MATH.md section 8: S = Z Q^T (B, m, k); Zw = S alpha, Zw* = S beta
+    # docs/math.rst, section "Monte Carlo samplers": S = Z Q^T (B, m, k); Zw = S alpha, Zw* = S beta
     k = Q.shape[0]
     S = gen.standard_normal((B, m, k), dtype=dtype)
     zw, zws = S @ alpha.astype(dtype), S @ beta.astype(dtype)

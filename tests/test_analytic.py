@@ -173,7 +173,8 @@ def test_callable_surrogate_matches_brute_force(which):
 
 
 def _paper_forms(v, w, v_star, w_star):
-    """Lemma 9, Lemma 4 and MATH.md's Phi-form of Lemma 7, for theta in (0, pi)."""
+    """Lemma 9, Lemma 4 and the Phi-form of Lemma 7 (docs/math.rst, section
+    "Expected coarse gradient"), for theta in (0, pi)."""
     w_hat, ws_hat = w / np.linalg.norm(w), w_star / np.linalg.norm(w_star)
     cos = w_hat @ ws_hat
     theta = math.acos(cos)

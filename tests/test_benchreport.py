@@ -3,6 +3,7 @@ JSON (no benchmarks are run here), and the CLI handler with --from-json."""
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,58 @@ def test_missing_json_is_an_error(tmp_path, capsys):
 def test_machine_info_has_versions():
     info = benchreport.machine_info()
     assert "numpy" in info["versions"] and "thread env" in info
+
+
+def test_saved_machine_block_is_rendered(tmp_path, synthetic_json):
+    """The performance page renders a saved JSON: the machine block and the
+    run's date come from the JSON, not from the machine rendering it."""
+    data = json.loads(synthetic_json.read_text())
+    data["datetime"] = "2026-01-02T03:04:05"
+    data["stefast"]["machine"] = {"cpu": "Saved CPU", "cores (os.cpu_count)": 64}
+    synthetic_json.write_text(json.dumps(data))
+    md = benchreport.render_saved(synthetic_json)
+    assert "run: 2026-01-02T03:04:05" in md
+    assert "cpu: Saved CPU" in md and "cores (os.cpu_count): 64" in md
+    assert "commit: abc dirty=False" in md
+    del data["stefast"]["machine"]
+    synthetic_json.write_text(json.dumps(data))
+    assert "no machine block saved with this JSON" in benchreport.render_saved(synthetic_json)
+
+
+def test_missing_extra_is_one_line_naming_it(monkeypatch, tmp_path, capsys):
+    real = benchreport.importlib.util.find_spec
+    monkeypatch.setattr(benchreport.importlib.util, "find_spec",
+                        lambda name: None if name == "pytest_benchmark" else real(name))
+    assert benchreport.run_bench(tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "pytest-benchmark" in err and 'pip install "stefast[bench]"' in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_suite_is_found():
+    """The suite is found without a STEFAST_BENCH_DIR: installed with the
+    package (stefast/_bench) or, in a source tree, bench/."""
+    found = benchreport.find_bench_dir()
+    assert found is not None and (found / "conftest.py").is_file()
+    assert (found / "read_bound.c").is_file()
+
+
+def test_relative_out_dir_survives_the_suites_working_directory(tmp_path, monkeypatch,
+                                                                synthetic_json):
+    """pytest runs inside the suite's directory, so a relative --out must be
+    resolved against the caller's working directory first."""
+    seen = {}
+
+    def fake_run(bench_dir, json_path, quick=False):
+        seen["json_path"] = json_path
+        Path(json_path).write_text(synthetic_json.read_text())
+        return 0
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(benchreport, "run_pytest", fake_run)
+    assert benchreport.run_bench("rel/out", quick=True) == 0
+    assert Path(seen["json_path"]).is_absolute()
+    assert (tmp_path / "rel" / "out" / "bench.md").is_file()
+    saved = json.loads((tmp_path / "rel" / "out" / "bench.json").read_text())
+    assert saved["stefast"]["machine"]["versions"]["numpy"] != "not installed"

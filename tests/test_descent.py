@@ -1,4 +1,5 @@
-"""Coarse gradient descent (Algorithm 1) and the paper's claims (MATH.md sections 6-7)."""
+"""Coarse gradient descent (Algorithm 1) and the paper's claims (docs/math.rst,
+sections "Algorithm 1" and "The paper's claims")."""
 
 import math
 

@@ -15,3 +15,15 @@ def test_docstring_examples(name):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+
+
+def test_every_public_function_has_an_example():
+    """The API reference shows a runnable example for every exported function."""
+    import inspect
+
+    import stefast
+
+    missing = [name for name in stefast.__all__
+               if inspect.isfunction(getattr(stefast, name))
+               and "Examples\n" not in (inspect.getdoc(getattr(stefast, name)) or "")]
+    assert not missing, f"no Examples section: {missing}"

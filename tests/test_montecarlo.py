@@ -26,7 +26,7 @@ def Phi(x):
     return ndtr(x)
 
 
-# ---- closed forms, MATH.md sections 3 and 5 -----------------------------------
+# ---- closed forms: docs/math.rst, "Population loss" to "Expected coarse gradient" ----
 
 
 def _geometry(w, w_star):
@@ -216,7 +216,8 @@ def test_float32_samples_double_accumulation():
 
 def test_projected_has_the_covariance_of_full():
     # per-sample (loss, grad_v, grad_w) of "full" (the C kernel on stefast's
-    # normals) against MATH.md section 8's projected sampler written here
+    # normals) against the projected sampler of docs/math.rst,
+    # section "Monte Carlo samplers", written here
     v, w, v_star, w_star = CONFIGS["B"]
     m, n, B = v.size, w.size, 200_000
     Z = stefast.standard_normals((B, m * n), rng=31).reshape(B, m, n)

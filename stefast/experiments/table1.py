@@ -1,4 +1,5 @@
-"""The paper's Section 4 study on real MNIST digits (MATH.md section 9).
+"""The paper's Section 4 study on real MNIST digits (docs/math.rst,
+section "Quantized ReLU").
 
 ``run_table1`` trains networks with float weights and b-bit quantized ReLU
 activations (bits in {1, 2, 4}) with each of the identity, relu and

@@ -2,7 +2,8 @@
 
 Float weights, b-bit quantized ReLU activations (``stefast.quantized_relu``)
 trained with a straight-through estimator (``stefast.quantized_relu_grad``),
-as in the paper's Section 4 (MATH.md section 9). No deep-learning framework:
+as in the paper's Section 4 (docs/math.rst,
+section "Quantized ReLU"). No deep-learning framework:
 layers are plain classes with ``forward`` / ``backward``, the gradients are
 exact except at the quantized activations, where the chosen STE replaces the
 a.e.-zero derivative.
