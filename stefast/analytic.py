@@ -322,6 +322,8 @@ def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     >>> bool(np.allclose(gw2, gw, rtol=1e-10, atol=0))
     True
     """
+    if val.is_registry_surrogate(ste) and ste.named is not None:
+        ste = ste.named  # a registry window equal to a named one is that STE
     if isinstance(ste, str) and breakpoints is None:
         pt = _Point.from_arrays(v, w, v_star, w_star)
         if pt is not None and ste in val.STES:

@@ -128,7 +128,7 @@ class Trajectory:
 
 
 def _coefficient_fn(sur):
-    """(s, theta, cos, sin) -> (A1, B1, c1, c2) for a named STE or a Surrogate."""
+    """(s, theta, cos, sin) -> (A1, B1, c1, c2) for a named STE, a Piecewise or a Quadrature."""
     if isinstance(sur, str):
         ste = sur
 
