@@ -22,6 +22,7 @@ import numpy as np
 
 from stefast import _core
 from stefast import _validation as val
+from stefast.surrogates import c_argument
 
 
 class LossAndGrads(NamedTuple):
@@ -118,7 +119,7 @@ def ste_grad(x, grad, ste="relu", out=None):
     """
     x, grad = val.as_float_arrays(("x", x), ("grad", grad))
     val.check_same_shape(x, "x", grad, "grad")
-    code = _core.STE_CODES[val.check_ste(ste)]
+    code = c_argument(val.check_ste(ste))
     buffer, out = val.output_buffer(out, grad.shape, grad.dtype, (x, grad))
     _core.ste_grad(x.ravel(), grad.ravel(), buffer.reshape(-1), code)
     return val.finish(buffer, out)
@@ -205,7 +206,7 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
     (0.0, (6,))
     """
     Z, v, w, v_star, w_star = val.check_model_inputs(Z, v, w, v_star, w_star)
-    code = _core.STE_CODES[val.check_ste(ste)]
+    code = c_argument(val.check_ste(ste))
     reduce = val.check_reduce(reduce)
     threads = val.check_threads(threads)
     single = Z.ndim == 2

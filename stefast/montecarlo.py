@@ -28,6 +28,7 @@ from stefast import _core
 from stefast import _validation as val
 from stefast._geometry import orthonormal_basis
 from stefast._optional import require
+from stefast.surrogates import c_argument
 
 __all__ = ["MCEstimate", "monte_carlo", "METHODS", "mc_basis", "mc_key", "standard_normals"]
 
@@ -56,7 +57,9 @@ class MCEstimate:
         are the standard errors of the Rao-Blackwellised estimator, smaller
         than those of "full" or "projected").
     n_samples : int
-    method, ste : str
+    method : str
+    ste : str or stefast.surrogates.Surrogate
+        The surrogate (a registry window equal to a named one is its name).
     dtype : numpy.dtype
         Precision the samples were computed in (the means are float64).
     m2 : ndarray (1 + m + n,)
@@ -75,7 +78,7 @@ class MCEstimate:
     grad_w_se: np.ndarray
     n_samples: int
     method: str
-    ste: str
+    ste: object  # a name in STES or a stefast.surrogates.Surrogate
     dtype: np.dtype
     m2: np.ndarray = field(repr=False)
     segments: tuple = field(repr=False, default=())
@@ -175,7 +178,8 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
         Student and teacher second-layer weights.
     w, w_star : array_like, shape (n,)
         Student and teacher filters (any values; w = 0 is the model Zw = 0).
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or stefast.surrogates object
+        Any registry surrogate runs in C with every method.
     n_samples : int >= 2
     method : {"full", "projected", "conditional"}
         "full" draws all m*n entries of each Z (in C, one cache-resident
@@ -245,7 +249,7 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     mean = np.zeros(width, dtype=np.float64)
     m2 = np.zeros(width, dtype=np.float64)
     step = _call_samples(method, m, n, k, threads)
-    ste_code = _core.STE_CODES[ste]
+    ste_code = c_argument(ste)
 
     bar = None
     if progress and sys.stderr is not None and sys.stderr.isatty():

@@ -32,12 +32,13 @@ import math
 
 import numpy as np
 
+from stefast import _core
 from stefast import _validation as val
 
 __all__ = [
     "Surrogate", "window", "identity", "relu", "clipped_relu", "hardtanh", "ste_heaviside",
     "ste_sign", "approx_sign", "swish_sign", "tanh", "sigmoid", "piecewise_polynomial",
-    "named", "registry",
+    "named", "registry", "c_argument",
 ]
 
 # The kinds the C kernels evaluate (stefast_surrogate_kind in src_c/stefast.h).
@@ -52,7 +53,7 @@ class Surrogate:
     """
 
     __slots__ = ("name", "params", "kind", "c_params", "breakpoints", "integral",
-                 "_pieces", "_named")
+                 "_pieces", "_named", "_spec")
 
     def __init__(self, name, params, kind, c_params, breakpoints, integral, pieces=None,
                  named=None):
@@ -65,6 +66,7 @@ class Surrogate:
         set_(self, "integral", float(integral))
         set_(self, "_pieces", pieces)
         set_(self, "_named", named)
+        set_(self, "_spec", None)
 
     def __setattr__(self, key, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -95,6 +97,23 @@ class Surrogate:
         """
         return self._pieces
 
+    def c_spec(self):
+        """This surrogate as the C kernels take it (a ``stefast._core.SurrogateSpec``)."""
+        if self._spec is None:
+            if self.kind == "piecewise":
+                b, c = self._pieces
+                pieces, degree = len(c), len(c[0]) - 1
+                spec = _core.SurrogateSpec(_core.SURROGATE_KINDS["piecewise"], (),
+                                           np.array(b, dtype=np.float64),
+                                           np.array(c, dtype=np.float64).reshape(-1),
+                                           pieces, degree)
+            else:
+                empty = np.zeros(0)
+                spec = _core.SurrogateSpec(_core.SURROGATE_KINDS[self.kind], self.c_params,
+                                           empty, empty, 0, 0)
+            object.__setattr__(self, "_spec", spec)
+        return self._spec
+
     def derivative(self, x):
         """mu'(x), elementwise; float32 stays float32, other reals become float64."""
         x = val.as_float_array(x, "x")
@@ -121,12 +140,16 @@ def _window_derivative(sur, x):
 def piecewise_values(breakpoints, coefficients, x):
     """sum_k c[i][k] x**k on [b_i, b_{i+1}), by Horner in float64; 0 elsewhere and at NaN."""
     x64 = np.asarray(x, dtype=np.float64)
+    # Horner at +-inf clamped to the largest finite value: the rows' zero
+    # padding then adds 0, not 0 * inf = NaN, to an unbounded piece's limit
+    big = np.finfo(np.float64).max
+    xh = np.where(x64 > big, big, np.where(x64 < -big, -big, x64))
     out = np.zeros(x64.shape)
     for i, coef in enumerate(coefficients):
         inside = (x64 >= breakpoints[i]) & (x64 < breakpoints[i + 1])
-        p = np.zeros(x64.shape)
-        for c in reversed(coef):
-            p = p * x64 + c
+        p = np.full(x64.shape, coef[-1])
+        for c in reversed(coef[:-1]):
+            p = p * xh + c
         out = np.where(inside, p, out)
     return out
 
@@ -364,6 +387,12 @@ def sigmoid(beta=1.0, scale=1.0):
     scale = val.check_positive_float(scale, "scale")
     return Surrogate("sigmoid", (("beta", beta), ("scale", scale)), "logistic",
                      (beta, scale * beta, 0.0), _smooth_breakpoints(beta), scale)
+
+
+def c_argument(ste):
+    """The C kernels' ste argument for a checked ste (``_validation.check_ste``):
+    the window code of a name, the ``c_spec()`` of a registry object."""
+    return _core.STE_CODES[ste] if isinstance(ste, str) else ste.c_spec()
 
 
 def registry():
