@@ -311,6 +311,8 @@ typedef struct {
                              sample (fresh per online sample); 0: none */
     stefast_ste ste;      /* the surrogate of the coarse gradient */
     uint64_t key[2];      /* generator key of drawn data, noise and shuffles */
+    const stefast_surrogate *surrogate; /* NULL: ste; else this registry
+                                           surrogate (ste unused) */
 } stefast_descent_options;
 
 /*

@@ -173,6 +173,7 @@ cdef extern from "stefast.h" nogil:
         double label_noise
         stefast_ste ste
         uint64_t key[2]
+        const stefast_surrogate *surrogate
 
     int stefast_descent_ensemble_d(const double *v0, const double *w0, const double *v_star,
                                    const double *w_star, int64_t teacher_stride,

@@ -353,7 +353,8 @@ def descent_ensemble(const floating[::1] v0,       # IN  (R*m)
                      const floating[::1] y,        # IN  (R*N), empty: teacher labels
                      int64_t R, int64_t N, int64_t m, int64_t n, uint64_t first_run,
                      double lr, int64_t steps, int64_t batch_size, int64_t record_every,
-                     double tol, double label_noise, int ste,
+                     double tol, double label_noise,
+                     object ste,                   # a window code or a SurrogateSpec
                      const uint64_t[::1] key,      # IN  (2)
                      floating[::1] v,              # OUT (R*m)
                      floating[::1] w,              # OUT (R*n)
@@ -378,7 +379,8 @@ def descent_ensemble(const floating[::1] v0,       # IN  (R*m)
     opt.record_every = record_every
     opt.tol = tol
     opt.label_noise = label_noise
-    opt.ste = <stefast_ste>ste
+    opt.surrogate = surrogate_of(ste)
+    opt.ste = <stefast_ste>(<int>0 if opt.surrogate != NULL else <int>ste)
     opt.key[0] = key[0]
     opt.key[1] = key[1]
     if Z.shape[0] > 0:

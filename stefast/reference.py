@@ -306,7 +306,8 @@ def _reference_run(v, w, v_star, w_star, Z, y, N, stream, ste, lr, steps, batch_
         r = np.where(zw > 0, v, t_(0)).sum(-1) - yb
         loss = 0.5 * r.astype(np.float64) ** 2
         gv = np.where(zw > 0, r[:, None], t_(0)).astype(np.float64)
-        a = np.where(window_mask(zw, ste), v * r[:, None], t_(0))
+        inside, mu = _surrogate(zw, ste)
+        a = np.where(inside, _times_mu(v, mu) * r[:, None], t_(0))
         gw = np.einsum("bmn,bm->bn", Zb, a).astype(np.float64)
         Bt = Zb.shape[0]
         mean_v, mean_w, mean_loss = gv.sum(0) / Bt, gw.sum(0) / Bt, float(loss.sum() / Bt)
@@ -328,7 +329,7 @@ def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y
     from stefast import descent as ds
     from stefast import montecarlo as mc
 
-    val.check_ste(ste)
+    ste = val.check_ste(ste)
     v0, w0, v_star, w_star, Z, y, stride, (R, N, m, n) = val.check_ensemble_inputs(
         v0, w0, v_star, w_star, Z, y)
     if n_train is not None:

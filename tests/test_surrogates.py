@@ -8,6 +8,7 @@ from scipy import integrate, special
 
 import stefast
 from stefast import _formulas as fm
+from stefast import reference
 from stefast import surrogates as S
 from stefast._geometry import PHI0
 
@@ -211,3 +212,98 @@ def test_large_beta_and_narrow_windows_tend_to_the_delta_limit():
         assert np.max(np.abs(smooth - limit)) < 2.0 / beta
         assert np.max(np.abs(narrow - limit)) < 2.0 * eps
         assert np.max(np.abs(smooth - narrow)) < 2.0 / beta + 2.0 * eps
+
+
+# ---- the C kernels with registry surrogates, against the closed forms ----
+
+MC_SURROGATES = [S.approx_sign(), S.swish_sign(5.0), S.tanh(2.0, scale=0.5), S.sigmoid(3.0),
+                 S.window(-0.5, 1.5, closed=False, scale=2.0),
+                 S.piecewise_polynomial([-np.inf, -1, 0, 1], [[0.5], [1, 2, 3], [4, -1]])]
+
+
+def _mc_point():
+    rng = np.random.default_rng(11)
+    v, v_star = rng.standard_normal(5), rng.standard_normal(5)
+    w_star = rng.standard_normal(4)
+    w = rng.standard_normal(4) * 0.8
+    return v, w, v_star, w_star
+
+
+def _within_se(est, want, k=5.0):
+    err = np.abs(est.grad_w - want)
+    assert np.all(err <= k * est.grad_w_se + 1e-12), f"|error| / se = {err / est.grad_w_se}"
+
+
+@pytest.mark.parametrize("method", ["full", "projected", "conditional"])
+@pytest.mark.parametrize("sur", MC_SURROGATES, ids=repr)
+def test_monte_carlo_matches_the_exact_expectation(sur, method):
+    v, w, v_star, w_star = _mc_point()
+    want = stefast.expected_coarse_grad(v, w, v_star, w_star, ste=sur).grad_w
+    est = stefast.monte_carlo(v, w, v_star, w_star, ste=sur, n_samples=40_000, method=method,
+                              rng=sum(map(ord, repr(sur) + method)))
+    assert est.ste == sur
+    _within_se(est, want)
+
+
+def test_the_monte_carlo_check_has_power():
+    """A 10 % error in approx_sign's expectation is rejected at 5 se."""
+    v, w, v_star, w_star = _mc_point()
+    sur = S.approx_sign()
+    want = stefast.expected_coarse_grad(v, w, v_star, w_star, ste=sur).grad_w
+    est = stefast.monte_carlo(v, w, v_star, w_star, ste=sur, n_samples=200_000,
+                              method="conditional", rng=1)
+    _within_se(est, want)
+    with pytest.raises(AssertionError):
+        _within_se(est, 1.1 * want)
+
+
+@pytest.mark.parametrize("method", ["full", "projected", "conditional"])
+def test_monte_carlo_reference_twin_agrees(method):
+    v, w, v_star, w_star = _mc_point()
+    sur = S.approx_sign()
+    ref = reference.monte_carlo(v, w, v_star, w_star, ste=sur, n_samples=20_000,
+                                        method=method, rng=3)
+    _within_se(ref, stefast.expected_coarse_grad(v, w, v_star, w_star, ste=sur).grad_w)
+    fast = stefast.monte_carlo(v, w, v_star, w_star, ste=sur, n_samples=20_000,
+                               method=method, rng=3)
+    np.testing.assert_allclose(fast.grad_w_se, ref.grad_w_se, rtol=0.08)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_monte_carlo_bits_do_not_depend_on_threads(dtype):
+    v, w, v_star, w_star = _mc_point()
+    runs = [stefast.monte_carlo(v, w, v_star, w_star, ste=S.swish_sign(), n_samples=5000,
+                                rng=7, threads=t, dtype=dtype) for t in (1, 2, 5)]
+    for other in runs[1:]:
+        assert np.array_equal(runs[0].grad_w, other.grad_w)
+        assert np.array_equal(runs[0].m2, other.m2)
+
+
+@pytest.mark.parametrize("sur", [S.swish_sign(5.0), S.approx_sign()], ids=repr)
+def test_sampled_descent_with_registry_surrogates_tracks_the_population_run(sur):
+    rng = np.random.default_rng(4)
+    v_star, w_star = rng.standard_normal(4), rng.standard_normal(6)
+    v0, w0 = rng.standard_normal(4), rng.standard_normal(6)
+    kw = dict(ste=sur, lr=0.05, steps=400, record_every=100)
+    pop = stefast.coarse_gradient_descent(v0, w0, v_star, w_star, **kw)
+    smp = stefast.coarse_gradient_descent(v0, w0, v_star, w_star, mode="sampled",
+                                          batch_size=256, rng=0, **kw)
+    assert smp.ste == repr(sur) and smp.mode == "sampled"
+    # the sampled steps follow E[g] (the population run) up to sampling noise
+    assert abs(smp.f[-1] - pop.f[-1]) < 0.2 * pop.f[0]
+    assert abs(smp.theta[-1] - pop.theta[-1]) < 0.2
+    assert smp.f[-1] < 0.5 * smp.f[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_descent_ensemble_matches_the_numpy_twin(dtype):
+    rng = np.random.default_rng(8)
+    R, m, n = 3, 4, 5
+    args = [rng.standard_normal(s).astype(dtype) for s in ((R, m), (R, n), (m,), (n,))]
+    kw = dict(ste=S.tanh(2.0, scale=0.5), lr=0.05, steps=30, n_train=40, batch_size=16,
+              rng=2, record_every=10)
+    fast = stefast.descent_ensemble(*args, **kw)
+    slow = reference.descent_ensemble(*args, **kw)
+    rtol = 2e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(fast.w, slow.w, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fast.v, slow.v, rtol=rtol, atol=rtol)
