@@ -104,9 +104,11 @@ class Quadrature:
     _SPLITS = (-40.0, -4.0, 0.0, 4.0, 40.0)
     _QUAD = dict(epsabs=1e-15, epsrel=1e-12, limit=200)
 
-    def __init__(self, fn, breakpoints, name=None):
+    def __init__(self, fn, breakpoints, name=None, scalar=None):
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        if scalar is not None:  # a float -> float twin of fn, for the integrands
+            self.scalar = scalar
         self.breakpoints = breakpoints
         probe = np.concatenate([[-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0], breakpoints])
         val.check_surrogate_values(self._call(probe), probe.shape)
@@ -316,7 +318,8 @@ def resolve_ste(ste, breakpoints):
             return ste
         if ste.pieces is not None:
             return Piecewise(ste)
-        return Quadrature(ste.derivative, val.check_breakpoints(ste.breakpoints), repr(ste))
+        return Quadrature(ste.derivative, val.check_breakpoints(ste.breakpoints), repr(ste),
+                          ste.derivative_scalar)
     if breakpoints is None:
         breakpoints = getattr(ste, "breakpoints", ())
     return Quadrature(ste, val.check_breakpoints(breakpoints))

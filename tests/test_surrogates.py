@@ -307,3 +307,40 @@ def test_descent_ensemble_matches_the_numpy_twin(dtype):
     rtol = 2e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(fast.w, slow.w, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(fast.v, slow.v, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("sur", [S.swish_sign(), S.swish_sign(0.3, 2.0), S.tanh(2.0, 0.5, 0.01),
+                                 S.sigmoid(7.0)], ids=repr)
+def test_scalar_derivative_is_the_vector_one(sur):
+    x = np.concatenate([X, np.linspace(-200, 200, 401), [800.0, -1e300]])
+    vec = sur.derivative(x)
+    scalar = np.array([sur.derivative_scalar(float(t)) for t in x])
+    # math.exp and NumPy's exp may differ in the last bit
+    np.testing.assert_allclose(scalar, vec, rtol=4 * np.finfo(float).eps, atol=0)
+    np.testing.assert_array_equal(scalar == 0, vec == 0)
+
+
+# ---- the STE zoo ----
+
+def test_zoo_rows_are_the_library_numbers():
+    from stefast.experiments import zoo
+
+    surs = {"hardtanh": S.hardtanh(), "swish_sign": S.swish_sign()}
+    rows, v_star, w_star = zoo.zoo_rows(4, 3, seed=2, runs=2, steps=60, n_train=100,
+                                        n_theta=3, n_pairs=1, surrogates=surs)
+    assert [r["surrogate"] for r in rows] == list(surs)
+    for row, sur in zip(rows, surs.values()):
+        rep = stefast.ste_report(sur, m=4, n=3, rng=2, n_theta=3, n_pairs=1)
+        assert row["cos min"] == rep.cosine_min and row["cos median"] == rep.cosine_median
+        assert row["descent everywhere"] == ("yes" if rep.descent else "no")
+        assert row["population success"].endswith("/2")
+
+
+def test_zoo_command_writes_the_report(tmp_path):
+    pytest.importorskip("matplotlib")
+    from stefast.cli import main
+
+    assert main(["zoo", "--quick", "--out", str(tmp_path), "--m", "3", "--n", "2"]) == 0
+    text = (tmp_path / "zoo.md").read_text()
+    assert "| swish_sign |" in text and "| approx_sign |" in text
+    assert (tmp_path / "zoo_cosines.png").stat().st_size > 1000
