@@ -136,7 +136,8 @@ STEFAST_INLINE void stefast_surrogate_block_(const stefast_surrogate *s,
             const double t = stefast_exp_neg_(y);
             const double value = scale * beta * (2.0 - y * ((1.0 - t) / (1.0 + t))) *
                                  (2.0 * t / ((1.0 + t) * (1.0 + t)));
-            mu[k] = (y == y) & (t != 0.0) ? value : 0.0;
+            /* NaN x gives t = 0 here (stefast_exp_neg_ clamps NaN to 800) */
+            mu[k] = t != 0.0 ? value : 0.0;
         }
         break;
     }

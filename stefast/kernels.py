@@ -100,16 +100,19 @@ def ste_grad(x, grad, ste="relu", out=None):
         Pre-activations where the surrogate derivative is evaluated.
     grad : array_like
         Incoming gradient, same shape as x.
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or stefast.surrogates object
         Surrogate: identity 1; relu 1[x > 0]; clipped_relu 1[0 < x < 1]
-        (open ends); hardtanh 1[-1 <= x <= 1] (closed ends).
+        (open ends); hardtanh 1[-1 <= x <= 1] (closed ends); or any
+        registry surrogate (``stefast.surrogates.swish_sign(5.0)``), whose
+        mu' is evaluated in double and rounded to grad's dtype.
     out : ndarray, optional
 
     Returns
     -------
     ndarray
-        grad where x is inside the window, exactly 0 outside (also for
-        inf/NaN grad). NaN x is outside every window but identity's.
+        grad (times mu'(x) for a registry surrogate) where mu'(x) != 0,
+        exactly 0 elsewhere (also for inf/NaN grad). NaN x is outside every
+        support but identity's.
 
     Examples
     --------
@@ -171,7 +174,9 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
         Student and teacher second-layer weights.
     w, w_star : array_like, shape (n,)
         Student and teacher filters.
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or stefast.surrogates object
+        A registry surrogate adds each row with mu'(z.w) != 0 with
+        coefficient mu'(z.w) v_i (mu' in double, rounded to the dtype).
     reduce : {"mean", "sum", "none"}
         "mean"/"sum" over the batch give shapes (), (m,), (n,); "none"
         gives (B,), (B, m), (B, n) (or (), (m,), (n,) for a single Z).
