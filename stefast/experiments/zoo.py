@@ -33,6 +33,9 @@ COLUMNS = ["surrogate", "integral", "cos min", "cos median", "descent everywhere
 # (stefast.descent_ensemble's rule): loose enough for a finite training
 # set, whose minimiser lies O(1 / sqrt(n_train)) from the population's
 SUCCESS_TOL = 0.05
+# runs stop where the update direction's norm falls below this (a critical
+# point of the coarse gradient field, which the statuses then classify)
+STOP_TOL = 1e-6
 
 
 def zoo_surrogates(sweep=True):
@@ -64,10 +67,16 @@ def _problem(m, n, seed):
 
 
 def _success(status):
-    return f"{int(np.sum(status == 'global'))}/{status.size}"
+    """'k/R' runs at the global minimiser, then where the others ended."""
+    others = {"spurious": "spurious", "saddle": "saddle", "max_steps": "unfinished",
+              "diverged": "diverged"}
+    rest = [f"{int(np.sum(status == s))} {label}" for s, label in others.items()
+            if np.any(status == s)]
+    head = f"{int(np.sum(status == 'global'))}/{status.size}"
+    return f"{head} ({', '.join(rest)})" if rest else head
 
 
-def zoo_rows(m=5, n=4, seed=0, *, runs=8, steps=400, lr=0.1, n_train=2000, n_theta=12,
+def zoo_rows(m=5, n=4, seed=0, *, runs=8, steps=1000, lr=0.1, n_train=2000, n_theta=12,
              n_pairs=3, sweep=True, surrogates=None):
     """One row per surrogate (a dict of the table's columns, plus raw values)."""
     surrogates = zoo_surrogates(sweep) if surrogates is None else surrogates
@@ -79,7 +88,7 @@ def zoo_rows(m=5, n=4, seed=0, *, runs=8, steps=400, lr=0.1, n_train=2000, n_the
         rep = stefast.ste_report(sur, m=m, n=n, rng=seed, n_theta=n_theta, n_pairs=n_pairs)
         # population descent: the exact E[g] per step, classified like the ensembles
         trs = [stefast.coarse_gradient_descent(v0, w0, v_star, w_star, ste=sur, lr=lr,
-                                               steps=steps, record_every=steps)
+                                               steps=steps, record_every=steps, tol=STOP_TOL)
                for v0, w0 in zip(starts_v, starts_w)]
         pop = EnsembleResult.from_runs(
             np.array([t.v_final for t in trs]), np.array([t.w_final for t in trs]),
@@ -87,7 +96,7 @@ def zoo_rows(m=5, n=4, seed=0, *, runs=8, steps=400, lr=0.1, n_train=2000, n_the
             steps, SUCCESS_TOL)
         ens = stefast.descent_ensemble(starts_v, starts_w, v_star, w_star, ste=sur, lr=lr,
                                        steps=steps, n_train=n_train, rng=seed,
-                                       success_tol=SUCCESS_TOL)
+                                       success_tol=SUCCESS_TOL, tol=STOP_TOL)
         yes = {True: "yes", False: "no", None: "n/a"}
         rows.append({
             "surrogate": label, "integral": sur.integral,
@@ -138,7 +147,7 @@ def run_zoo(out, *, m=5, n=4, seed=0, quick=False):
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    kw = dict(runs=8, steps=400, lr=0.1, n_train=2000, n_theta=12, n_pairs=3)
+    kw = dict(runs=8, steps=1000, lr=0.1, n_train=2000, n_theta=12, n_pairs=3)
     if quick:
         kw.update(runs=3, steps=150, n_train=500, n_theta=5, n_pairs=1)
     surrogates = zoo_surrogates(sweep=not quick)
@@ -163,7 +172,12 @@ def run_zoo(out, *, m=5, n=4, seed=0, quick=False):
         f"full-batch descent on drawn training sets of {kw['n_train']} samples "
         f"(stefast.descent_ensemble); {kw['runs']} starts, lr {kw['lr']}, {kw['steps']} "
         "steps. "
-        "`integral` is the integral of mu' (2 for a surrogate of sign, 1 for sigma).",
+        "In brackets, where the other runs ended: a spurious minimiser or a saddle "
+        f"(stopped where the update's norm fell below {STOP_TOL}, theta > 3 pi / 4 or "
+        "not), or unfinished after the last step. "
+        "`integral` is the integral of mu' (2 for a surrogate of sign, 1 for sigma): "
+        "a surrogate of integral 1 takes half the steps of one of integral 2 at the "
+        "same lr, so more of its runs are unfinished.",
         "",
         table,
         "",
