@@ -116,7 +116,7 @@ STEFAST_INLINE void stefast_surrogate_block_(const stefast_surrogate *s,
             for (int64_t d = deg - 1; d >= 0; d--)
                 for (int64_t k = 0; k < len; k++) p[k] = p[k] * xh[k] + c[d];
             for (int64_t k = 0; k < len; k++)
-                mu[k] = (x[k] >= b0) & (x[k] < b1) ? p[k] : mu[k];
+                mu[k] = ((x[k] >= b0) & (x[k] < b1)) ? p[k] : mu[k];
         }
         break;
     }
