@@ -26,6 +26,20 @@ the learning rate, never the direction of a coarse gradient.
 Conventions at the edges: NaN is outside every surrogate's support (mu' = 0)
 except the window of the whole line (``identity``), where mu' is its height
 everywhere; mu' of +-inf is the limit (0 for the smooth families).
+
+Examples
+--------
+>>> import numpy as np, stefast
+>>> from stefast import surrogates
+>>> swish = surrogates.swish_sign(5.0)
+>>> swish, swish.integral
+(swish_sign(beta=5.0, scale=1.0), 2.0)
+>>> rng = np.random.default_rng(0)
+>>> v, w, v_star, w_star = np.ones(3), np.array([1.0, 0.0]), np.ones(3), np.array([1.0, 1.0])
+>>> g = stefast.expected_coarse_grad(v, w, v_star, w_star, ste=swish).grad_w
+>>> est = stefast.monte_carlo(v, w, v_star, w_star, ste=swish, n_samples=100_000, rng=0)
+>>> bool(np.all(np.abs(est.grad_w - g) < 5 * est.grad_w_se))
+True
 """
 
 import math
