@@ -22,6 +22,7 @@
 #include "stefast.h"
 #include "internal.h"
 #include "normal_impl.h"
+#include "surrogate.h"
 
 /* Threefry key domain of the epoch shuffles ("shuffle" in ASCII), so that
  * their counters never meet the normal generator's */
@@ -38,12 +39,24 @@ STEFAST_INLINE int in_window_(double x, stefast_ste ste)
     }
 }
 
+/* mu'(x) of the options' surrogate: a named window or a registry one
+ * (evaluated in double as surrogate.h says) */
+STEFAST_INLINE double mu_prime_(double x, const stefast_descent_options *opt)
+{
+    if (opt->surrogate == NULL) return in_window_(x, opt->ste);
+    double mu;
+    stefast_surrogate_block_(opt->surrogate, &x, &mu, 1);
+    return mu;
+}
+
 #define T double
 #define SUF _d
 #define NORMAL_CHUNK_FN stefast_normal_chunk_d_
 #define NORMAL_CHUNK ((int64_t)STEFAST_NORMAL_CHUNK_D)
 #define LOSS_SUM_FN stefast_loss_and_grads_sum_d
+#define LOSS_SUM_SURROGATE_FN stefast_loss_and_grads_sum_surrogate_d
 #include "descent_impl.h"
+#undef LOSS_SUM_SURROGATE_FN
 #undef T
 #undef SUF
 #undef NORMAL_CHUNK_FN
@@ -55,7 +68,9 @@ STEFAST_INLINE int in_window_(double x, stefast_ste ste)
 #define NORMAL_CHUNK_FN stefast_normal_chunk_f_
 #define NORMAL_CHUNK ((int64_t)STEFAST_NORMAL_CHUNK_F)
 #define LOSS_SUM_FN stefast_loss_and_grads_sum_f
+#define LOSS_SUM_SURROGATE_FN stefast_loss_and_grads_sum_surrogate_f
 #include "descent_impl.h"
+#undef LOSS_SUM_SURROGATE_FN
 #undef T
 #undef SUF
 #undef NORMAL_CHUNK_FN

@@ -88,8 +88,8 @@ static void FN(predict_)(const T *Z, const T *v, const T *w, int64_t B, int64_t 
 STEFAST_DISPATCH
 static void FN(labelled_sums_)(const T *restrict Z, const T *restrict y, const T *restrict v,
                                const T *restrict w, int64_t B, int64_t m, int64_t n,
-                               stefast_ste ste, T *restrict zw, double *restrict loss,
-                               double *restrict gv, double *restrict gw)
+                               const stefast_descent_options *opt, T *restrict zw,
+                               double *restrict loss, double *restrict gv, double *restrict gw)
 {
     *loss = 0.0;
     memset(gv, 0, (size_t)m * sizeof(double));
@@ -106,8 +106,9 @@ static void FN(labelled_sums_)(const T *restrict Z, const T *restrict y, const T
         *loss += 0.5 * (double)r * (double)r;
         for (int64_t i = 0; i < m; i++) {
             if (zw[i] > 0) gv[i] += (double)r;
-            if (!in_window_((double)zw[i], ste)) continue;
-            const T a = v[i] * r;
+            const T mu = (T)mu_prime_((double)zw[i], opt);
+            if (mu == 0) continue;
+            const T a = opt->surrogate == NULL ? v[i] * r : mu * v[i] * r;
             const T *restrict z = Zb + i * n;
             for (int64_t j = 0; j < n; j++) gw[j] += (double)(z[j] * a);
         }
@@ -230,9 +231,12 @@ static int FN(run_)(const T *v0, const T *w0, const T *vs, const T *ws, const T 
 
         double loss;
         if (labelled) {
-            FN(labelled_sums_)(Zb, yb, v, w, Bt, m, n, opt->ste, zw, &loss, gv, gw);
+            FN(labelled_sums_)(Zb, yb, v, w, Bt, m, n, opt, zw, &loss, gv, gw);
         } else {
-            status = LOSS_SUM_FN(Zb, v, w, vs, ws, Bt, m, n, opt->ste, &loss, gv, gw, 1);
+            status = opt->surrogate != NULL
+                         ? LOSS_SUM_SURROGATE_FN(Zb, v, w, vs, ws, Bt, m, n, opt->surrogate,
+                                                 &loss, gv, gw, 1)
+                         : LOSS_SUM_FN(Zb, v, w, vs, ws, Bt, m, n, opt->ste, &loss, gv, gw, 1);
             if (status != STEFAST_OK) goto done;
         }
         const double inv = 1.0 / (double)Bt;
@@ -289,7 +293,9 @@ int FN(stefast_descent_ensemble)(const T *v0, const T *w0, const T *v_star,
     if (R < 0 || N < 0 || m < 1 || n < 1 || threads < 1 || !opt || opt->steps < 0 ||
         !(opt->lr > 0) || opt->record_every < 0 || !(opt->tol >= 0) ||
         !(opt->label_noise >= 0) || (teacher_stride != 0 && teacher_stride != 1) ||
-        (unsigned)opt->ste > STEFAST_STE_HARDTANH || (Z == NULL && N == 0 && opt->batch_size < 1) ||
+        (opt->surrogate != NULL ? !stefast_surrogate_ok_(opt->surrogate)
+                                : (unsigned)opt->ste > STEFAST_STE_HARDTANH) ||
+        (Z == NULL && N == 0 && opt->batch_size < 1) ||
         (Z != NULL && N < 1) || (y != NULL && (Z == NULL || opt->label_noise > 0)) ||
         opt->batch_size < 0 || n_rec < 0)
         return STEFAST_EINVAL;

@@ -74,7 +74,7 @@ int stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
                              double *grad_v, double *grad_w, int threads)
 {
     return PICK(loss_and_grads_, d)(
-        Z, v, w, v_star, w_star, B, m, n, ste, loss, grad_v, grad_w, threads);
+        Z, v, w, v_star, w_star, B, m, n, ste, NULL, loss, grad_v, grad_w, threads);
 }
 
 int stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
@@ -83,7 +83,7 @@ int stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
                              float *grad_v, float *grad_w, int threads)
 {
     return PICK(loss_and_grads_, f)(
-        Z, v, w, v_star, w_star, B, m, n, ste, loss, grad_v, grad_w, threads);
+        Z, v, w, v_star, w_star, B, m, n, ste, NULL, loss, grad_v, grad_w, threads);
 }
 
 int stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double *w,
@@ -92,7 +92,7 @@ int stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double 
                                  double *grad_v_sum, double *grad_w_sum, int threads)
 {
     return PICK(loss_and_grads_sum_, d)(
-        Z, v, w, v_star, w_star, B, m, n, ste, loss_sum, grad_v_sum, grad_w_sum, threads);
+        Z, v, w, v_star, w_star, B, m, n, ste, NULL, loss_sum, grad_v_sum, grad_w_sum, threads);
 }
 
 int stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
@@ -101,5 +101,48 @@ int stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
                                  double *grad_v_sum, double *grad_w_sum, int threads)
 {
     return PICK(loss_and_grads_sum_, f)(
-        Z, v, w, v_star, w_star, B, m, n, ste, loss_sum, grad_v_sum, grad_w_sum, threads);
+        Z, v, w, v_star, w_star, B, m, n, ste, NULL, loss_sum, grad_v_sum, grad_w_sum, threads);
+}
+
+/* The same with a registry surrogate (the window code ste is then unused). */
+int stefast_loss_and_grads_surrogate_d(const double *Z, const double *v, const double *w,
+                                       const double *v_star, const double *w_star, int64_t B,
+                                       int64_t m, int64_t n, const stefast_surrogate *s,
+                                       double *loss, double *grad_v, double *grad_w, int threads)
+{
+    if (s == NULL) return STEFAST_EINVAL;
+    return PICK(loss_and_grads_, d)(Z, v, w, v_star, w_star, B, m, n, STEFAST_STE_IDENTITY, s,
+                                    loss, grad_v, grad_w, threads);
+}
+
+int stefast_loss_and_grads_surrogate_f(const float *Z, const float *v, const float *w,
+                                       const float *v_star, const float *w_star, int64_t B,
+                                       int64_t m, int64_t n, const stefast_surrogate *s,
+                                       float *loss, float *grad_v, float *grad_w, int threads)
+{
+    if (s == NULL) return STEFAST_EINVAL;
+    return PICK(loss_and_grads_, f)(Z, v, w, v_star, w_star, B, m, n, STEFAST_STE_IDENTITY, s,
+                                    loss, grad_v, grad_w, threads);
+}
+
+int stefast_loss_and_grads_sum_surrogate_d(const double *Z, const double *v, const double *w,
+                                           const double *v_star, const double *w_star,
+                                           int64_t B, int64_t m, int64_t n,
+                                           const stefast_surrogate *s, double *loss_sum,
+                                           double *grad_v_sum, double *grad_w_sum, int threads)
+{
+    if (s == NULL) return STEFAST_EINVAL;
+    return PICK(loss_and_grads_sum_, d)(Z, v, w, v_star, w_star, B, m, n, STEFAST_STE_IDENTITY,
+                                        s, loss_sum, grad_v_sum, grad_w_sum, threads);
+}
+
+int stefast_loss_and_grads_sum_surrogate_f(const float *Z, const float *v, const float *w,
+                                           const float *v_star, const float *w_star,
+                                           int64_t B, int64_t m, int64_t n,
+                                           const stefast_surrogate *s, double *loss_sum,
+                                           double *grad_v_sum, double *grad_w_sum, int threads)
+{
+    if (s == NULL) return STEFAST_EINVAL;
+    return PICK(loss_and_grads_sum_, f)(Z, v, w, v_star, w_star, B, m, n, STEFAST_STE_IDENTITY,
+                                        s, loss_sum, grad_v_sum, grad_w_sum, threads);
 }

@@ -74,7 +74,8 @@ typedef struct {
 
 static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
                             const T *ws, int64_t m, int64_t n, stefast_ste ste,
-                            const FN(lines_) *L, const T *Z, int64_t B)
+                            const stefast_surrogate *sur, const FN(lines_) *L, const T *Z,
+                            int64_t B)
 {
     /* per array: WLEN zeros and the shift within a line, n values, at least
      * LANES zeros; a whole number of lines */
@@ -89,14 +90,16 @@ static void *FN(work_init_)(FN(work_) *k, const T *v, const T *w, const T *vs,
     T *u_next = u + region, *edge_row = u_next + region;
     memcpy(w_copy, w, (size_t)n * sizeof(T));
     memcpy(ws_copy, ws, (size_t)n * sizeof(T));
-    const int onepass = L != NULL && L->lines > SMALL_LINES &&
+    /* one pass adds each row with coefficient v_i before mu'(z.w) is known:
+     * windows only */
+    const int onepass = sur == NULL && L != NULL && L->lines > SMALL_LINES &&
                         m * n * (int64_t)sizeof(T) >= ONEPASS_MIN_BYTES;
     k->zw = p + 5 * region; k->gv = k->zw + 2 * m; k->gw = k->gv + m + WLEN;
     k->idx = (int64_t *)(((uintptr_t)(k->gw + n + WLEN) + 7) / 8 * 8);
     k->model = (FN(model_)){v, vs, w_copy, ws_copy, m, n, ste, L, onepass ? u : NULL,
                             onepass ? u_next : NULL,
                             FN(prefetch_bytes_for_)(B * m * n * (int64_t)sizeof(T)),
-                            onepass ? edge_row : NULL};
+                            onepass ? edge_row : NULL, sur};
     k->B = B;
     return block;
 }
@@ -156,9 +159,11 @@ static void FN(chunk_forward_)(const T *Z, const T *v, const T *w, int64_t b0,
     }
 }
 
-static int FN(check_args_)(int64_t B, int64_t m, int64_t n, stefast_ste ste, int threads)
+static int FN(check_args_)(int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                          const stefast_surrogate *sur, int threads)
 {
     if (B < 0 || m < 1 || n < 1 || threads < 1) return STEFAST_EINVAL;
+    if (sur != NULL) return stefast_surrogate_ok_(sur) ? STEFAST_OK : STEFAST_EINVAL;
     if (ste < STEFAST_STE_IDENTITY || ste > STEFAST_STE_HARDTANH) return STEFAST_EINVAL;
     return STEFAST_OK;
 }
@@ -166,7 +171,7 @@ static int FN(check_args_)(int64_t B, int64_t m, int64_t n, stefast_ste ste, int
 static int FN(forward_)(const T *Z, const T *v, const T *w, int64_t B, int64_t m, int64_t n,
                         T *y, int threads)
 {
-    int status = FN(check_args_)(B, m, n, STEFAST_STE_IDENTITY, threads);
+    int status = FN(check_args_)(B, m, n, STEFAST_STE_IDENTITY, NULL, threads);
     if (status != STEFAST_OK) return status;
     const int64_t chunk = stefast_chunk_size(B);
     const int64_t nchunks = (B + chunk - 1) / chunk;
@@ -181,9 +186,10 @@ static int FN(forward_)(const T *Z, const T *v, const T *w, int64_t B, int64_t m
 
 static int FN(loss_and_grads_)(const T *Z, const T *v, const T *w, const T *v_star,
                                const T *w_star, int64_t B, int64_t m, int64_t n,
-                               stefast_ste ste, T *loss, T *grad_v, T *grad_w, int threads)
+                               stefast_ste ste, const stefast_surrogate *sur, T *loss,
+                               T *grad_v, T *grad_w, int threads)
 {
-    int status = FN(check_args_)(B, m, n, ste, threads);
+    int status = FN(check_args_)(B, m, n, ste, sur, threads);
     if (status != STEFAST_OK) return status;
     const int64_t chunk = stefast_chunk_size(B);
     const int64_t nchunks = (B + chunk - 1) / chunk;
@@ -192,7 +198,7 @@ static int FN(loss_and_grads_)(const T *Z, const T *v, const T *w, const T *v_st
 #pragma omp parallel num_threads(threads)
     {
         FN(work_) k;
-        void *block = FN(work_init_)(&k, v, w, v_star, w_star, m, n, ste, L, Z, B);
+        void *block = FN(work_init_)(&k, v, w, v_star, w_star, m, n, ste, sur, L, Z, B);
         if (block == NULL) {
 #pragma omp atomic write
             status = STEFAST_ENOMEM;
@@ -211,10 +217,11 @@ static int FN(loss_and_grads_)(const T *Z, const T *v, const T *w, const T *v_st
 
 static int FN(loss_and_grads_sum_)(const T *Z, const T *v, const T *w, const T *v_star,
                                    const T *w_star, int64_t B, int64_t m, int64_t n,
-                                   stefast_ste ste, double *loss_sum, double *grad_v_sum,
+                                   stefast_ste ste, const stefast_surrogate *sur,
+                                   double *loss_sum, double *grad_v_sum,
                                    double *grad_w_sum, int threads)
 {
-    int status = FN(check_args_)(B, m, n, ste, threads);
+    int status = FN(check_args_)(B, m, n, ste, sur, threads);
     if (status != STEFAST_OK) return status;
     const int64_t chunk = stefast_chunk_size(B);
     const int64_t nchunks = (B + chunk - 1) / chunk;
@@ -226,7 +233,7 @@ static int FN(loss_and_grads_sum_)(const T *Z, const T *v, const T *w, const T *
 #pragma omp parallel num_threads(threads)
     {
         FN(work_) k;
-        void *block = FN(work_init_)(&k, v, w, v_star, w_star, m, n, ste, L, Z, B);
+        void *block = FN(work_init_)(&k, v, w, v_star, w_star, m, n, ste, sur, L, Z, B);
         if (block == NULL) {
 #pragma omp atomic write
             status = STEFAST_ENOMEM;

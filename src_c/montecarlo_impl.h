@@ -16,6 +16,7 @@ typedef struct {
     stefast_ste ste;
     stefast_mc_method method;
     const uint64_t *key; /* 2 words */
+    const stefast_surrogate *sur; /* NULL: the window ste; else this surrogate */
 } FN(mc_args_);
 
 /* Normals 0 .. count-1 of stream s into out, which holds count rounded up
@@ -84,7 +85,13 @@ STEFAST_INLINE void FN(projected_sample_)(const FN(mc_args_) *A, const T *restri
     const T r = y - y_star;
     x[0] = (T)0.5 * r * r;
     for (int64_t i = 0; i < m; i++) x[1 + i] = zw[i] > 0 ? r : (T)0;
-    FN(window_times_)(zw, v, r, m, A->ste, act);
+    if (A->sur != NULL) {
+        /* zws is spent: it takes mu'(zw) */
+        FN(surrogate_rows_)(A->sur, zw, zws, m);
+        for (int64_t i = 0; i < m; i++) act[i] = zws[i] != 0 ? zws[i] * v[i] * r : (T)0;
+    } else {
+        FN(window_times_)(zw, v, r, m, A->ste, act);
+    }
     /* c = S^T a, the coordinates of E[g | S] in the basis Q, and |a|^2 */
     T c0 = 0, c1 = 0, na2 = 0;
     if (k == 2) {
@@ -135,7 +142,8 @@ static void FN(mc_block_)(const FN(mc_args_) *A, int64_t s0, int64_t s1,
     const int64_t count = A->method == STEFAST_MC_FULL ? m * n
                         : A->method == STEFAST_MC_PROJECTED ? m * k + n : m * k;
     /* G is in cache: no prefetching, and rows read unaligned */
-    const FN(model_) M = {A->v, A->vs, A->w, A->ws, m, n, A->ste, NULL, NULL, NULL, 0, NULL};
+    const FN(model_) M = {A->v, A->vs, A->w, A->ws, m, n, A->ste, NULL, NULL, NULL, 0, NULL,
+                          A->sur};
     for (int64_t c = 0; c < p; c++) sum1[c] = sum2[c] = 0;
     for (int64_t s = s0; s < s1; s++) {
         FN(normals_)(A->key, (uint64_t)s, G, count);
@@ -155,9 +163,10 @@ static void FN(mc_block_)(const FN(mc_args_) *A, int64_t s0, int64_t s1,
     }
 }
 
-int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *w_star,
+/* stefast_mc_accumulate with the window ste (sur NULL) or the surrogate sur */
+static int FN(mc_accumulate_)(const T *v, const T *w, const T *v_star, const T *w_star,
                               const T *Q, const T *alpha, const T *beta, int64_t k,
-                              int64_t m, int64_t n, stefast_ste ste,
+                              int64_t m, int64_t n, stefast_ste ste, const stefast_surrogate *sur,
                               stefast_mc_method method, const uint64_t key[2],
                               int64_t first_sample, int64_t n_samples, int64_t block,
                               int64_t *count, double *mean, double *m2, int threads)
@@ -166,9 +175,12 @@ int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *
     if (p < 0 || first_sample < 0 || n_samples < 0 || block < 1 || threads < 1 ||
         *count < 0)
         return STEFAST_EINVAL;
-    if (ste < STEFAST_STE_IDENTITY || ste > STEFAST_STE_HARDTANH) return STEFAST_EINVAL;
+    if (sur != NULL ? !stefast_surrogate_ok_(sur)
+                    : (ste < STEFAST_STE_IDENTITY || ste > STEFAST_STE_HARDTANH))
+        return STEFAST_EINVAL;
     if (n_samples == 0) return STEFAST_OK;
-    const FN(mc_args_) A = {v, w, v_star, w_star, Q, alpha, beta, k, m, n, p, ste, method, key};
+    const FN(mc_args_) A = {v, w, v_star, w_star, Q, alpha, beta, k, m, n, p, ste, method, key,
+                            sur};
     const int64_t nblocks = (n_samples + block - 1) / block;
     const int64_t per_sample = method == STEFAST_MC_FULL ? m * n
                              : method == STEFAST_MC_PROJECTED ? m * k + n : m * k;
@@ -228,6 +240,31 @@ int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *
     }
     free(partial);
     return STEFAST_OK;
+}
+
+int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *w_star,
+                              const T *Q, const T *alpha, const T *beta, int64_t k,
+                              int64_t m, int64_t n, stefast_ste ste,
+                              stefast_mc_method method, const uint64_t key[2],
+                              int64_t first_sample, int64_t n_samples, int64_t block,
+                              int64_t *count, double *mean, double *m2, int threads)
+{
+    return FN(mc_accumulate_)(v, w, v_star, w_star, Q, alpha, beta, k, m, n, ste, NULL, method,
+                              key, first_sample, n_samples, block, count, mean, m2, threads);
+}
+
+int FN(stefast_mc_accumulate_surrogate)(const T *v, const T *w, const T *v_star,
+                                        const T *w_star, const T *Q, const T *alpha,
+                                        const T *beta, int64_t k, int64_t m, int64_t n,
+                                        const stefast_surrogate *s, stefast_mc_method method,
+                                        const uint64_t key[2], int64_t first_sample,
+                                        int64_t n_samples, int64_t block, int64_t *count,
+                                        double *mean, double *m2, int threads)
+{
+    if (s == NULL) return STEFAST_EINVAL;
+    return FN(mc_accumulate_)(v, w, v_star, w_star, Q, alpha, beta, k, m, n,
+                              STEFAST_STE_IDENTITY, s, method, key, first_sample, n_samples,
+                              block, count, mean, m2, threads);
 }
 
 #undef FN

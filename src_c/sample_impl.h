@@ -25,6 +25,8 @@
  * 64-byte loads straddle two lines (docs/performance.rst, section
  * "Aligned loads wherever Z starts").
  */
+#include "surrogate.h"
+
 #define WLEN ((int64_t)(64 / sizeof(T)))
 #define LANES (2 * WLEN)
 #define VLEN ((int64_t)(32 / sizeof(T)))
@@ -699,6 +701,8 @@ typedef struct {
     T *u, *u_next;
     int64_t prefetch;
     T *edge_row;
+    const stefast_surrogate *sur; /* NULL: the named window ste; else this
+                                     surrogate (then u is NULL) */
 } FN(model_);
 
 /*
@@ -800,6 +804,38 @@ STEFAST_INLINE int64_t FN(list_rows_)(T *restrict zw, const T *restrict v, int64
     return active;
 }
 
+/* mu[i] = mu'(x[i]) of surrogate s for i < m, evaluated in double (surrogate.h)
+ * and rounded to T. */
+STEFAST_INLINE void FN(surrogate_rows_)(const stefast_surrogate *s, const T *restrict x,
+                                        T *restrict mu, int64_t m)
+{
+    double xb[STEFAST_SURROGATE_BLOCK], mb[STEFAST_SURROGATE_BLOCK];
+    for (int64_t i0 = 0; i0 < m; i0 += STEFAST_SURROGATE_BLOCK) {
+        const int64_t len = m - i0 < STEFAST_SURROGATE_BLOCK ? m - i0 : STEFAST_SURROGATE_BLOCK;
+        for (int64_t k = 0; k < len; k++) xb[k] = (double)x[i0 + k];
+        stefast_surrogate_block_(s, xb, mb, len);
+        for (int64_t k = 0; k < len; k++) mu[i0 + k] = (T)mb[k];
+    }
+}
+
+/* list_rows_ for a registry surrogate: the rows where mu'(z.w) != 0, with
+ * coefficient mu'(z.w) v_i. zw holds z.w (m) and then z.ws (m), which is
+ * spent once the residual is known and takes mu' here. */
+STEFAST_INLINE int64_t FN(list_rows_surrogate_)(T *restrict zw, const T *restrict v, int64_t m,
+                                                int64_t *restrict idx,
+                                                const stefast_surrogate *s)
+{
+    T *restrict mu = zw + m;
+    FN(surrogate_rows_)(s, zw, mu, m);
+    int64_t active = 0;
+    for (int64_t i = 0; i < m; i++) {
+        idx[active] = i;
+        zw[active] = mu[i] * v[i];
+        active += mu[i] != 0;
+    }
+    return active;
+}
+
 /*
  * One sample: Z (m, n) IN; idx (m) scratch; zw (2 m) scratch; loss (1),
  * grad_v (m), grad_w (n) OUT in T. flags: SAMPLE_FIRST and/or SAMPLE_LAST
@@ -862,6 +898,9 @@ STEFAST_INLINE void FN(sample_)(const FN(model_) *M, const T *restrict Z, int fl
     }
     const T r = FN(residual_)(zw, v, vs, m, loss, grad_v);
     int64_t active = 0;
+    if (M->sur != NULL)
+        active = FN(list_rows_surrogate_)(zw, v, m, idx, M->sur);
+    else
     switch (M->ste) { /* one loop per surrogate, none branching on it */
     case STEFAST_STE_IDENTITY: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_IDENTITY); break;
     case STEFAST_STE_RELU: active = FN(list_rows_)(zw, v, m, idx, STEFAST_STE_RELU); break;

@@ -40,6 +40,38 @@ typedef enum {
     STEFAST_STE_HARDTANH = 3       /* 1[-1 <= x <= 1]   */
 } stefast_ste;
 
+/*
+ * Surrogates beyond the four named windows (stefast.surrogates in Python):
+ * a closed set of kinds with parameters. mu'(x) is evaluated in double
+ * (from x converted to double) and rounded to the function's precision;
+ * NaN is outside every support (mu' = 0) except a window of the whole line.
+ * Every function taking one returns STEFAST_EINVAL for a kind it does not
+ * know or a malformed piecewise polynomial.
+ */
+typedef enum {
+    /* p = {lo, hi, ends, height}: height on the window, 0 elsewhere; ends
+     * bit 0: lo belongs to it, bit 1: hi does; lo = -inf and hi = +inf:
+     * everywhere, NaN included */
+    STEFAST_SURROGATE_WINDOW = 0,
+    /* sum_k coefficients[i*(degree+1) + k] x^k on [breakpoints[i],
+     * breakpoints[i+1]), by Horner from the highest power; 0 outside */
+    STEFAST_SURROGATE_PIECEWISE = 1,
+    /* p = {rate, height, offset}: height t / (1 + t)^2 + offset with
+     * t = exp(-rate |x|) (the sigmoid's and tanh's derivatives) */
+    STEFAST_SURROGATE_LOGISTIC = 2,
+    /* p = {beta, scale}: Larq's swish_sign, scale beta (2 - y (1 - t) / (1 + t))
+     * 2 t / (1 + t)^2 with y = beta |x|, t = exp(-y); 0 where t = 0 */
+    STEFAST_SURROGATE_SWISH = 3
+} stefast_surrogate_kind;
+
+typedef struct {
+    stefast_surrogate_kind kind;
+    double p[4];                /* parameters of the kind (above) */
+    int64_t pieces, degree;     /* PIECEWISE: pieces >= 1, 0 <= degree <= 8 */
+    const double *breakpoints;  /* PIECEWISE: pieces + 1 increasing values */
+    const double *coefficients; /* PIECEWISE: pieces * (degree + 1) values */
+} stefast_surrogate;
+
 /* ---- elementwise ------------------------------------------------------ */
 
 /* out[k] = 1[x[k] > 0].  x: IN, len values; out: OUT, len values (may alias x). */
@@ -56,6 +88,13 @@ int stefast_ste_grad_d(const double *x, const double *grad, double *out,
                        int64_t len, stefast_ste ste);
 int stefast_ste_grad_f(const float *x, const float *grad, float *out,
                        int64_t len, stefast_ste ste);
+
+/* out[k] = grad[k] * mu'(x[k]) where mu'(x[k]) != 0, else exactly 0 (even
+ * for inf/NaN grad), for a registry surrogate s (IN). */
+int stefast_ste_grad_surrogate_d(const double *x, const double *grad, double *out,
+                                 int64_t len, const stefast_surrogate *s);
+int stefast_ste_grad_surrogate_f(const float *x, const float *grad, float *out,
+                                 int64_t len, const stefast_surrogate *s);
 
 /* ---- the two-layer binarized model y = v^T sigma(Z w) -------------------- */
 
@@ -98,6 +137,32 @@ int stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
                                  int64_t B, int64_t m, int64_t n, stefast_ste ste,
                                  double *loss_sum, double *grad_v_sum,
                                  double *grad_w_sum, int threads);
+
+/* stefast_loss_and_grads_* and stefast_loss_and_grads_sum_* with a registry
+ * surrogate s (IN) in place of a named window: grad_w sums
+ * Z_bij (mu'(z_bi . w) v_i) r_b over the rows where mu' != 0. */
+int stefast_loss_and_grads_surrogate_d(const double *Z, const double *v, const double *w,
+                                       const double *v_star, const double *w_star,
+                                       int64_t B, int64_t m, int64_t n,
+                                       const stefast_surrogate *s, double *loss,
+                                       double *grad_v, double *grad_w, int threads);
+int stefast_loss_and_grads_surrogate_f(const float *Z, const float *v, const float *w,
+                                       const float *v_star, const float *w_star,
+                                       int64_t B, int64_t m, int64_t n,
+                                       const stefast_surrogate *s, float *loss,
+                                       float *grad_v, float *grad_w, int threads);
+int stefast_loss_and_grads_sum_surrogate_d(const double *Z, const double *v, const double *w,
+                                           const double *v_star, const double *w_star,
+                                           int64_t B, int64_t m, int64_t n,
+                                           const stefast_surrogate *s, double *loss_sum,
+                                           double *grad_v_sum, double *grad_w_sum,
+                                           int threads);
+int stefast_loss_and_grads_sum_surrogate_f(const float *Z, const float *v, const float *w,
+                                           const float *v_star, const float *w_star,
+                                           int64_t B, int64_t m, int64_t n,
+                                           const stefast_surrogate *s, double *loss_sum,
+                                           double *grad_v_sum, double *grad_w_sum,
+                                           int threads);
 
 /* ---- quantized ReLU (src_c/quantize.c) --------------------------------- */
 
@@ -216,6 +281,22 @@ int stefast_mc_accumulate_f(const float *v, const float *w, const float *v_star,
                             int64_t first_sample, int64_t n_samples, int64_t block,
                             int64_t *count, double *mean, double *m2, int threads);
 
+/* stefast_mc_accumulate_* with a registry surrogate s (IN) in place of ste. */
+int stefast_mc_accumulate_surrogate_d(const double *v, const double *w, const double *v_star,
+                                      const double *w_star, const double *Q,
+                                      const double *alpha, const double *beta, int64_t k,
+                                      int64_t m, int64_t n, const stefast_surrogate *s,
+                                      stefast_mc_method method, const uint64_t key[2],
+                                      int64_t first_sample, int64_t n_samples, int64_t block,
+                                      int64_t *count, double *mean, double *m2, int threads);
+int stefast_mc_accumulate_surrogate_f(const float *v, const float *w, const float *v_star,
+                                      const float *w_star, const float *Q,
+                                      const float *alpha, const float *beta, int64_t k,
+                                      int64_t m, int64_t n, const stefast_surrogate *s,
+                                      stefast_mc_method method, const uint64_t key[2],
+                                      int64_t first_sample, int64_t n_samples, int64_t block,
+                                      int64_t *count, double *mean, double *m2, int threads);
+
 /* ---- coarse gradient descent ensembles (src_c/descent.c) ----------------- */
 
 /* Settings shared by every run of an ensemble. */
@@ -232,6 +313,8 @@ typedef struct {
                              sample (fresh per online sample); 0: none */
     stefast_ste ste;      /* the surrogate of the coarse gradient */
     uint64_t key[2];      /* generator key of drawn data, noise and shuffles */
+    const stefast_surrogate *surrogate; /* NULL: ste; else this registry
+                                           surrogate (ste unused) */
 } stefast_descent_options;
 
 /*

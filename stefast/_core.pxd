@@ -15,6 +15,19 @@ cdef extern from "stefast.h" nogil:
         STEFAST_STE_CLIPPED_RELU
         STEFAST_STE_HARDTANH
 
+    ctypedef enum stefast_surrogate_kind:
+        STEFAST_SURROGATE_WINDOW
+        STEFAST_SURROGATE_PIECEWISE
+        STEFAST_SURROGATE_LOGISTIC
+        STEFAST_SURROGATE_SWISH
+
+    ctypedef struct stefast_surrogate:
+        stefast_surrogate_kind kind
+        double p[4]
+        int64_t pieces, degree
+        const double *breakpoints
+        const double *coefficients
+
     int stefast_binarize_d(const double *x, double *out, int64_t len)
     int stefast_binarize_f(const float *x, float *out, int64_t len)
     int stefast_sign_d(const double *x, double *out, int64_t len)
@@ -23,6 +36,11 @@ cdef extern from "stefast.h" nogil:
                            int64_t len, stefast_ste ste)
     int stefast_ste_grad_f(const float *x, const float *grad, float *out,
                            int64_t len, stefast_ste ste)
+
+    int stefast_ste_grad_surrogate_d(const double *x, const double *grad, double *out,
+                                     int64_t len, const stefast_surrogate *s)
+    int stefast_ste_grad_surrogate_f(const float *x, const float *grad, float *out,
+                                     int64_t len, const stefast_surrogate *s)
 
     int stefast_forward_d(const double *Z, const double *v, const double *w,
                           int64_t B, int64_t m, int64_t n, double *y, int threads)
@@ -48,6 +66,28 @@ cdef extern from "stefast.h" nogil:
                                      int64_t B, int64_t m, int64_t n, stefast_ste ste,
                                      double *loss_sum, double *grad_v_sum,
                                      double *grad_w_sum, int threads)
+    int stefast_loss_and_grads_surrogate_d(const double *Z, const double *v, const double *w,
+                                           const double *v_star, const double *w_star,
+                                           int64_t B, int64_t m, int64_t n,
+                                           const stefast_surrogate *s, double *loss,
+                                           double *grad_v, double *grad_w, int threads)
+    int stefast_loss_and_grads_surrogate_f(const float *Z, const float *v, const float *w,
+                                           const float *v_star, const float *w_star,
+                                           int64_t B, int64_t m, int64_t n,
+                                           const stefast_surrogate *s, float *loss,
+                                           float *grad_v, float *grad_w, int threads)
+    int stefast_loss_and_grads_sum_surrogate_d(const double *Z, const double *v,
+                                               const double *w, const double *v_star,
+                                               const double *w_star, int64_t B, int64_t m,
+                                               int64_t n, const stefast_surrogate *s,
+                                               double *loss_sum, double *grad_v_sum,
+                                               double *grad_w_sum, int threads)
+    int stefast_loss_and_grads_sum_surrogate_f(const float *Z, const float *v,
+                                               const float *w, const float *v_star,
+                                               const float *w_star, int64_t B, int64_t m,
+                                               int64_t n, const stefast_surrogate *s,
+                                               double *loss_sum, double *grad_v_sum,
+                                               double *grad_w_sum, int threads)
 
 # ---- quantized ReLU ----
 cdef extern from "stefast.h" nogil:
@@ -103,6 +143,24 @@ cdef extern from "stefast.h" nogil:
                                 stefast_mc_method method, const uint64_t *key,
                                 int64_t first_sample, int64_t n_samples, int64_t block,
                                 int64_t *count, double *mean, double *m2, int threads)
+    int stefast_mc_accumulate_surrogate_d(const double *v, const double *w,
+                                          const double *v_star, const double *w_star,
+                                          const double *Q, const double *alpha,
+                                          const double *beta, int64_t k, int64_t m,
+                                          int64_t n, const stefast_surrogate *s,
+                                          stefast_mc_method method, const uint64_t *key,
+                                          int64_t first_sample, int64_t n_samples,
+                                          int64_t block, int64_t *count, double *mean,
+                                          double *m2, int threads)
+    int stefast_mc_accumulate_surrogate_f(const float *v, const float *w,
+                                          const float *v_star, const float *w_star,
+                                          const float *Q, const float *alpha,
+                                          const float *beta, int64_t k, int64_t m,
+                                          int64_t n, const stefast_surrogate *s,
+                                          stefast_mc_method method, const uint64_t *key,
+                                          int64_t first_sample, int64_t n_samples,
+                                          int64_t block, int64_t *count, double *mean,
+                                          double *m2, int threads)
 
 # ---- coarse gradient descent ensembles ----
 cdef extern from "stefast.h" nogil:
@@ -115,6 +173,7 @@ cdef extern from "stefast.h" nogil:
         double label_noise
         stefast_ste ste
         uint64_t key[2]
+        const stefast_surrogate *surrogate
 
     int stefast_descent_ensemble_d(const double *v0, const double *w0, const double *v_star,
                                    const double *w_star, int64_t teacher_stride,

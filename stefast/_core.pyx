@@ -24,6 +24,40 @@ STE_CODES = {
     "hardtanh": STEFAST_STE_HARDTANH,
 }
 
+SURROGATE_KINDS = {
+    "window": STEFAST_SURROGATE_WINDOW,
+    "piecewise": STEFAST_SURROGATE_PIECEWISE,
+    "logistic": STEFAST_SURROGATE_LOGISTIC,
+    "swish": STEFAST_SURROGATE_SWISH,
+}
+
+
+cdef class SurrogateSpec:
+    """A registry surrogate as the kernels take it (stefast_surrogate), with
+    the breakpoint and coefficient buffers it points into kept alive."""
+    cdef stefast_surrogate c
+    cdef object _buffers
+
+    def __cinit__(self, int kind, params,
+                  const double[::1] breakpoints,    # IN  (pieces + 1), may be empty
+                  const double[::1] coefficients,   # IN  (pieces * (degree + 1)), may be empty
+                  int64_t pieces, int64_t degree):
+        self.c.kind = <stefast_surrogate_kind>kind
+        for i in range(4):
+            self.c.p[i] = params[i] if i < len(params) else 0.0
+        self.c.pieces = pieces
+        self.c.degree = degree
+        self.c.breakpoints = &breakpoints[0] if breakpoints.shape[0] > 0 else NULL
+        self.c.coefficients = &coefficients[0] if coefficients.shape[0] > 0 else NULL
+        self._buffers = (breakpoints, coefficients)
+
+
+cdef const stefast_surrogate *surrogate_of(object ste):
+    """The struct of a SurrogateSpec, NULL for a window code (an int)."""
+    if isinstance(ste, SurrogateSpec):
+        return &(<SurrogateSpec>ste).c
+    return NULL
+
 
 cdef int check_status(int status) except -1:
     if status == STEFAST_OK:
@@ -118,11 +152,13 @@ def sign(object x,     # IN
 def ste_grad(object x,      # IN
              object grad,   # IN
              object out,    # OUT
-             int ste):
+             object ste):   # a window code or a SurrogateSpec
     """out = grad * mu'(x); False if the three are not matching buffers."""
     cdef Py_buffer bx, bg, bo
     cdef int status = 0
     cdef int64_t n
+    cdef const stefast_surrogate *sur = surrogate_of(ste)
+    cdef int code = 0 if sur != NULL else ste
     if not elementwise_buffer(x, &bx, PyBUF_SIMPLE):
         return False
     if not elementwise_buffer(grad, &bg, PyBUF_SIMPLE):
@@ -138,12 +174,18 @@ def ste_grad(object x,      # IN
         n = bx.len // bx.itemsize
         if n > 0:
             with nogil:
-                if bx.itemsize == 8:
+                if sur != NULL and bx.itemsize == 8:
+                    status = stefast_ste_grad_surrogate_d(
+                        <const double *>bx.buf, <const double *>bg.buf, <double *>bo.buf, n, sur)
+                elif sur != NULL:
+                    status = stefast_ste_grad_surrogate_f(
+                        <const float *>bx.buf, <const float *>bg.buf, <float *>bo.buf, n, sur)
+                elif bx.itemsize == 8:
                     status = stefast_ste_grad_d(<const double *>bx.buf, <const double *>bg.buf,
-                                                <double *>bo.buf, n, <stefast_ste>ste)
+                                                <double *>bo.buf, n, <stefast_ste>code)
                 else:
                     status = stefast_ste_grad_f(<const float *>bx.buf, <const float *>bg.buf,
-                                                <float *>bo.buf, n, <stefast_ste>ste)
+                                                <float *>bo.buf, n, <stefast_ste>code)
     finally:
         PyBuffer_Release(&bx)
         PyBuffer_Release(&bg)
@@ -176,19 +218,30 @@ def loss_and_grads(const floating[::1] Z,        # IN  (B*m*n)
                    floating[::1] loss,           # OUT (B)
                    floating[::1] grad_v,         # OUT (B*m)
                    floating[::1] grad_w,         # OUT (B*n)
-                   int64_t B, int64_t m, int64_t n, int ste, int threads):
+                   int64_t B, int64_t m, int64_t n, object ste, int threads):
     cdef int status = 0
+    cdef const stefast_surrogate *sur = surrogate_of(ste)
+    cdef int code = 0 if sur != NULL else ste
     if B == 0:
         return
     with nogil:
-        if floating is double:
+        if sur != NULL:
+            if floating is double:
+                status = stefast_loss_and_grads_surrogate_d(
+                    &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
+                    sur, &loss[0], &grad_v[0], &grad_w[0], threads)
+            else:
+                status = stefast_loss_and_grads_surrogate_f(
+                    &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
+                    sur, &loss[0], &grad_v[0], &grad_w[0], threads)
+        elif floating is double:
             status = stefast_loss_and_grads_d(
                 &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                <stefast_ste>ste, &loss[0], &grad_v[0], &grad_w[0], threads)
+                <stefast_ste>code, &loss[0], &grad_v[0], &grad_w[0], threads)
         else:
             status = stefast_loss_and_grads_f(
                 &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                <stefast_ste>ste, &loss[0], &grad_v[0], &grad_w[0], threads)
+                <stefast_ste>code, &loss[0], &grad_v[0], &grad_w[0], threads)
     check_status(status)
 
 
@@ -198,20 +251,31 @@ def loss_and_grads_sum(const floating[::1] Z,        # IN  (B*m*n)
                        const floating[::1] v_star,   # IN  (m)
                        const floating[::1] w_star,   # IN  (n)
                        double[::1] sums,             # OUT (1 + m + n): loss, grad_v, grad_w
-                       int64_t B, int64_t m, int64_t n, int ste, int threads):
+                       int64_t B, int64_t m, int64_t n, object ste, int threads):
     cdef int status = 0
     cdef const floating *Zp = NULL
+    cdef const stefast_surrogate *sur = surrogate_of(ste)
+    cdef int code = 0 if sur != NULL else ste
     if B > 0:
         Zp = &Z[0]
     with nogil:
-        if floating is double:
+        if sur != NULL:
+            if floating is double:
+                status = stefast_loss_and_grads_sum_surrogate_d(
+                    Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
+                    sur, &sums[0], &sums[1], &sums[1 + m], threads)
+            else:
+                status = stefast_loss_and_grads_sum_surrogate_f(
+                    Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
+                    sur, &sums[0], &sums[1], &sums[1 + m], threads)
+        elif floating is double:
             status = stefast_loss_and_grads_sum_d(
                 Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                <stefast_ste>ste, &sums[0], &sums[1], &sums[1 + m], threads)
+                <stefast_ste>code, &sums[0], &sums[1], &sums[1 + m], threads)
         else:
             status = stefast_loss_and_grads_sum_f(
                 Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                <stefast_ste>ste, &sums[0], &sums[1], &sums[1 + m], threads)
+                <stefast_ste>code, &sums[0], &sums[1], &sums[1 + m], threads)
     check_status(status)
 
 
@@ -313,7 +377,7 @@ def mc_accumulate(const floating[::1] v,        # IN  (m)
                   const floating[::1] Q,        # IN  (k*n), may be empty
                   const floating[::1] alpha,    # IN  (k), may be empty
                   const floating[::1] beta,     # IN  (k), may be empty
-                  int64_t k, int64_t m, int64_t n, int ste, int method,
+                  int64_t k, int64_t m, int64_t n, object ste, int method,
                   const uint64_t[::1] key,      # IN  (2)
                   int64_t first_sample, int64_t n_samples, int64_t block,
                   int64_t[::1] count,           # IN/OUT (1)
@@ -326,19 +390,32 @@ def mc_accumulate(const floating[::1] v,        # IN  (m)
     cdef const floating *bp = NULL
     if Q.shape[0] > 0:
         Qp = &Q[0]
+    cdef const stefast_surrogate *sur = surrogate_of(ste)
+    cdef int code = 0 if sur != NULL else ste
     if alpha.shape[0] > 0:
         ap = &alpha[0]
         bp = &beta[0]
     with nogil:
-        if floating is double:
+        if sur != NULL:
+            if floating is double:
+                status = stefast_mc_accumulate_surrogate_d(
+                    &v[0], &w[0], &v_star[0], &w_star[0], Qp, ap, bp, k, m, n,
+                    sur, <stefast_mc_method>method, &key[0], first_sample,
+                    n_samples, block, &count[0], &mean[0], &m2[0], threads)
+            else:
+                status = stefast_mc_accumulate_surrogate_f(
+                    &v[0], &w[0], &v_star[0], &w_star[0], Qp, ap, bp, k, m, n,
+                    sur, <stefast_mc_method>method, &key[0], first_sample,
+                    n_samples, block, &count[0], &mean[0], &m2[0], threads)
+        elif floating is double:
             status = stefast_mc_accumulate_d(
                 &v[0], &w[0], &v_star[0], &w_star[0], Qp, ap, bp, k, m, n,
-                <stefast_ste>ste, <stefast_mc_method>method, &key[0], first_sample,
+                <stefast_ste>code, <stefast_mc_method>method, &key[0], first_sample,
                 n_samples, block, &count[0], &mean[0], &m2[0], threads)
         else:
             status = stefast_mc_accumulate_f(
                 &v[0], &w[0], &v_star[0], &w_star[0], Qp, ap, bp, k, m, n,
-                <stefast_ste>ste, <stefast_mc_method>method, &key[0], first_sample,
+                <stefast_ste>code, <stefast_mc_method>method, &key[0], first_sample,
                 n_samples, block, &count[0], &mean[0], &m2[0], threads)
     check_status(status)
 
@@ -352,7 +429,8 @@ def descent_ensemble(const floating[::1] v0,       # IN  (R*m)
                      const floating[::1] y,        # IN  (R*N), empty: teacher labels
                      int64_t R, int64_t N, int64_t m, int64_t n, uint64_t first_run,
                      double lr, int64_t steps, int64_t batch_size, int64_t record_every,
-                     double tol, double label_noise, int ste,
+                     double tol, double label_noise,
+                     object ste,                   # a window code or a SurrogateSpec
                      const uint64_t[::1] key,      # IN  (2)
                      floating[::1] v,              # OUT (R*m)
                      floating[::1] w,              # OUT (R*n)
@@ -377,7 +455,8 @@ def descent_ensemble(const floating[::1] v0,       # IN  (R*m)
     opt.record_every = record_every
     opt.tol = tol
     opt.label_noise = label_noise
-    opt.ste = <stefast_ste>ste
+    opt.surrogate = surrogate_of(ste)
+    opt.ste = <stefast_ste>(<int>0 if opt.surrogate != NULL else <int>ste)
     opt.key[0] = key[0]
     opt.key[1] = key[1]
     if Z.shape[0] > 0:

@@ -113,16 +113,19 @@ def named_coefficients(ste, geo):
     return Coefficients(*np.broadcast_arrays(A1, B1, c1, c2, geo.theta)[:4], mu0)
 
 
-class Surrogate:
-    """A user's vectorised mu'(x), checked once, with its breakpoints."""
+class Quadrature:
+    """A vectorised mu'(x) (a user's callable or a smooth registry family),
+    checked once, with its breakpoints: the coefficients by 1-D quadrature."""
 
     _LIMIT = 40.0  # phi(40) underflows: the integrands vanish beyond +-40
     _SPLITS = (-40.0, -4.0, 0.0, 4.0, 40.0)
     _QUAD = dict(epsabs=1e-15, epsrel=1e-12, limit=200)
 
-    def __init__(self, fn, breakpoints):
+    def __init__(self, fn, breakpoints, name=None, scalar=None):
         self.fn = fn
-        self.name = getattr(fn, "__name__", type(fn).__name__)
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        if scalar is not None:  # a float -> float twin of fn, for the integrands
+            self.scalar = scalar
         self.breakpoints = breakpoints
         probe = np.concatenate([[-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0], breakpoints])
         val.check_surrogate_values(self._call(probe), probe.shape)
@@ -206,23 +209,143 @@ def surrogate_coefficients(sur, geo):
     return Coefficients(*np.moveaxis(out, -1, 0), sur.mu0)
 
 
+def _xk_phi(x, k):
+    """x^k phi(x), 0 at +-inf."""
+    return 0.0 if math.isinf(x) else x ** k * PHI0 * math.exp(-0.5 * x * x)
+
+
+def _Phi_between(lo, hi):
+    """Phi(hi) - Phi(lo) without cancelling in the upper tail."""
+    if lo > 0.0:
+        return 0.5 * (math.erfc(_SQRT_HALF * lo) - math.erfc(_SQRT_HALF * hi))
+    return 0.5 * (math.erfc(-_SQRT_HALF * hi) - math.erfc(-_SQRT_HALF * lo))
+
+
+def gaussian_moments(lo, hi, kmax):
+    """[M_0 .. M_kmax], M_k = int_lo^hi x^k phi(x) dx (ends may be infinite).
+
+    M_k = lo^(k-1) phi(lo) - hi^(k-1) phi(hi) + (k - 1) M_(k-2): integration by
+    parts of x^(k-1) (x phi(x)).
+    """
+    if max(abs(lo), abs(hi)) <= 1.0:
+        # on a short piece the recursion cancels (its terms reach 1 / (hi - lo)^k
+        # times the result): the Taylor series of phi, term by term, instead
+        return [_series_moment(lo, hi, k) for k in range(kmax + 1)]
+    M = [_Phi_between(lo, hi), _xk_phi(lo, 0) - _xk_phi(hi, 0)]
+    for k in range(2, kmax + 1):
+        M.append(_xk_phi(lo, k - 1) - _xk_phi(hi, k - 1) + (k - 1) * M[k - 2])
+    return M[:kmax + 1]
+
+
+def _series_moment(lo, hi, k):
+    """int_lo^hi x^k phi(x) dx for |lo|, |hi| <= 1: phi(0) sum_j (-1/2)^j / j! x^(k+2j+1) / (k+2j+1)."""
+    total, coef = 0.0, PHI0
+    for j in range(40):  # (1/2)^j / j! < 1e-60 by j = 40
+        p = k + 2 * j + 1
+        total += coef * (hi ** p - lo ** p) / p
+        coef *= -0.5 / (j + 1)
+    return total
+
+
+def _tail_phi_Phi(h, c):
+    """int_h^inf phi(x) Phi(c x) dx = T(h, c) + Phi(-h) / 2 (Owen's T)."""
+    if h == math.inf:
+        return 0.0
+    if h == -math.inf:
+        return 0.5
+    return float(special.owens_t(h, c)) + 0.25 * math.erfc(_SQRT_HALF * h)
+
+
+def skew_moments(lo, hi, kmax, cos, sin):
+    """[J_0 .. J_kmax], J_k = int_lo^hi x^k phi(x) Phi(x cot) dx, 0 < theta < pi.
+
+    By parts, with phi(x) phi(c x) = phi(0) phi(x / sin) (c = cot):
+    J_k = [-x^(k-1) phi(x) Phi(c x)] + c phi(0) sin^k M_(k-1)(lo/sin, hi/sin)
+    + (k - 1) J_(k-2); J_0 by Owen's T.
+    """
+    c = cos / sin
+    M = gaussian_moments(lo / sin, hi / sin, max(kmax - 1, 0))
+
+    def edge(x, k):  # x^(k-1) phi(x) Phi(c x)
+        return 0.0 if math.isinf(x) else _xk_phi(x, k - 1) * special.ndtr(c * x)
+
+    J = [_tail_phi_Phi(lo, c) - _tail_phi_Phi(hi, c)]
+    for k in range(1, kmax + 1):
+        prev = (k - 1) * J[k - 2] if k >= 2 else 0.0
+        J.append(edge(lo, k) - edge(hi, k) + c * PHI0 * sin ** k * M[k - 1] + prev)
+    return J
+
+
+class Piecewise:
+    """A piecewise-polynomial mu' (registry windows and piecewise polynomials):
+    the four coefficients in closed form, Gaussian moments over the pieces.
+
+    Accuracy: near rounding for windows and linear pieces; c1's upward
+    recursion (skew_moments) cancels on pieces much shorter than 1 (a
+    breakpoint interval divided by a large |w|) when they carry x^2 or
+    higher terms: about 1e-7 relative for a cubic piece at |w| = 40.
+    """
+
+    def __init__(self, sur):
+        self.name = repr(sur)
+        self.breakpoints, self.coef = sur.pieces
+        self.mu0 = float(sur.derivative(np.zeros(1))[0])
+
+    def coefficients(self, s, theta):
+        """(A1, B1, c1, c2) at one (s > 0, theta); MATH.md section 5's integrals
+        of x^k over each piece [b_i / s, b_(i+1) / s) of mu'(s x)."""
+        cos = -1.0 if theta == np.pi else math.cos(theta)
+        sin = 0.0 if theta in (0.0, np.pi) else math.sin(theta)
+        A1 = B1 = c1 = c2 = 0.0
+        b = self.breakpoints
+        for i, row in enumerate(self.coef):
+            lo, hi = b[i] / s, b[i + 1] / s
+            deg = len(row) - 1
+            pos = gaussian_moments(max(lo, 0.0), max(hi, 0.0), deg + 1)
+            full = gaussian_moments(lo, hi, deg + 1)
+            if sin > 0.0:
+                skew = skew_moments(lo, hi, deg + 1, cos, sin)
+                tilt = gaussian_moments(b[i] / (s * sin), b[i + 1] / (s * sin), deg)
+            for k, ck in enumerate(row):
+                if ck == 0.0:
+                    continue
+                w = ck * s ** k
+                A1 += w * pos[k + 1]
+                B1 += w * full[k + 1]
+                if sin > 0.0:
+                    c1 += w * skew[k + 1]
+                    # c2 = phi(0) sin E[mu'(s sin u)], u standard normal
+                    c2 += ck * (s * sin) ** k * tilt[k]
+        c2 *= PHI0 * sin
+        if sin == 0.0:
+            c1 = A1 if cos > 0 else B1 - A1  # Phi(x cot) -> 1[x > 0] or 1[x < 0]
+        return A1, B1, c1, c2
+
+
 def resolve_ste(ste, breakpoints):
-    """A named STE string, or a Surrogate for a callable (one already resolved passes)."""
-    if isinstance(ste, Surrogate):
+    """A named STE string, a Piecewise (registry windows and piecewise
+    polynomials), or a Quadrature (smooth registry families and callables);
+    one already resolved passes."""
+    if isinstance(ste, (Quadrature, Piecewise)):
         return ste
-    if isinstance(ste, str):
-        val.check_ste(ste)
+    if isinstance(ste, str) or not callable(ste):
+        if not isinstance(ste, str) and not val.is_registry_surrogate(ste):
+            raise TypeError(
+                f"ste must be one of {', '.join(map(repr, val.STES))}, a stefast.surrogates "
+                f"object or a callable mu'(x); got {type(ste).__name__}"
+            )
+        ste = val.check_ste(ste)
         if breakpoints is not None:
             raise ValueError(f"breakpoints is only used with a callable ste, not with ste={ste!r}")
-        return ste
-    if not callable(ste):
-        raise TypeError(
-            f"ste must be one of {', '.join(map(repr, val.STES))} or a callable mu'(x); "
-            f"got {type(ste).__name__}"
-        )
+        if isinstance(ste, str):
+            return ste
+        if ste.pieces is not None:
+            return Piecewise(ste)
+        return Quadrature(ste.derivative, val.check_breakpoints(ste.breakpoints), repr(ste),
+                          ste.derivative_scalar)
     if breakpoints is None:
         breakpoints = getattr(ste, "breakpoints", ())
-    return Surrogate(ste, val.check_breakpoints(breakpoints))
+    return Quadrature(ste, val.check_breakpoints(breakpoints))
 
 
 def coefficients(ste, geo):

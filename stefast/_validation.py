@@ -85,7 +85,26 @@ def check_choice(value, name, choices):
 
 
 def check_ste(ste):
-    return check_choice(ste, "ste", STES)
+    """A name in STES, or a stefast.surrogates object.
+
+    A registry window equal to a named one comes back as that name (its C
+    code and closed forms are the named STE's); any other registry object
+    comes back as it is.
+    """
+    if isinstance(ste, str):
+        return check_choice(ste, "ste", STES)
+    if is_registry_surrogate(ste):
+        return ste.named or ste
+    raise ValueError(  # a ValueError, as for an unknown name
+        f"ste must be one of {', '.join(map(repr, STES))} or a stefast.surrogates object "
+        f"(such as stefast.surrogates.swish_sign(5.0)); got {type(ste).__name__}"
+    )
+
+
+def is_registry_surrogate(ste):
+    from stefast.surrogates import Surrogate  # the registry imports this module
+
+    return isinstance(ste, Surrogate)
 
 
 def check_reduce(reduce):
@@ -314,6 +333,60 @@ def check_breakpoints(breakpoints):
     if not np.all(np.isfinite(b)):
         raise ValueError(f"breakpoints must be finite, got {b.tolist()}")
     return np.unique(b)
+
+
+def check_positive_float(value, name):
+    """A finite real number > 0, as a Python float."""
+    x = check_real(value, name)
+    if not (x > 0 and np.isfinite(x)):
+        raise ValueError(f"{name} must be a finite number > 0, got {x}")
+    return x
+
+
+def check_window_ends(lo, hi):
+    """Window ends: reals with lo < hi (infinite ends allowed), as floats."""
+    lo, hi = check_real(lo, "lo"), check_real(hi, "hi")
+    if np.isnan(lo) or np.isnan(hi) or not lo < hi:
+        raise ValueError(f"a window needs lo < hi (not NaN), got lo={lo}, hi={hi}")
+    return lo, hi
+
+
+def check_window_closed(closed):
+    """closed: a bool for both ends, or a pair of bools (lo end, hi end)."""
+    pair = (closed, closed) if isinstance(closed, (bool, np.bool_)) else closed
+    try:
+        lo_closed, hi_closed = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"closed must be a bool or a pair of bools, got {closed!r}") from None
+    if not all(isinstance(c, (bool, np.bool_)) for c in (lo_closed, hi_closed)):
+        raise TypeError(f"closed must be a bool or a pair of bools, got {closed!r}")
+    return bool(lo_closed), bool(hi_closed)
+
+
+def check_piecewise(breakpoints, coefficients):
+    """K + 1 increasing breakpoints (only the ends may be infinite) and K rows of
+    finite coefficients, each of 1 to 9 values; returned as lists of floats."""
+    b = np.asarray(as_float_array(breakpoints, "breakpoints"), dtype=np.float64)
+    if b.ndim != 1 or b.size < 2:
+        raise ValueError(f"breakpoints must be a 1-d sequence of at least 2 numbers, "
+                         f"got shape {b.shape}")
+    if np.any(np.isnan(b)) or not np.all(np.diff(b) > 0) or not np.all(np.isfinite(b[1:-1])):
+        raise ValueError(f"breakpoints must increase strictly, with only the first and last "
+                         f"allowed infinite; got {b.tolist()}")
+    if b[0] == np.inf or b[-1] == -np.inf:
+        raise ValueError(f"breakpoints cannot start at +inf or end at -inf, got {b.tolist()}")
+    try:
+        rows = [np.asarray(r, dtype=np.float64).reshape(-1) for r in coefficients]
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"coefficients must be a sequence of sequences of numbers: {exc}") from None
+    if len(rows) != b.size - 1:
+        raise ValueError(f"coefficients must have one row per piece: {b.size - 1} for "
+                         f"{b.size} breakpoints, got {len(rows)}")
+    for i, r in enumerate(rows):
+        if not 1 <= r.size <= 9 or not np.all(np.isfinite(r)):
+            raise ValueError(f"coefficients[{i}] must hold 1 to 9 finite numbers (ascending "
+                             f"powers of x, degree <= 8), got {r.tolist()}")
+    return b.tolist(), [r.tolist() for r in rows]
 
 
 def check_nonnegative_float(value, name):

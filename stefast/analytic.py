@@ -281,9 +281,12 @@ def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     v, w, v_star, w_star : array_like
         As in :func:`population_loss` (leading axes broadcast; ``w_star``
         nonzero of any norm; ``w = 0`` allowed).
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or callable
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"}, stefast.surrogates object or callable
         The surrogate derivative mu'. Named STEs use closed forms (windows as in
-        ``stefast.kernels``: 1, 1[x > 0], 1[0 < x < 1], 1[-1 <= x <= 1]). A callable
+        ``stefast.kernels``: 1, 1[x > 0], 1[0 < x < 1], 1[-1 <= x <= 1]); so do
+        registry windows and piecewise polynomials (Gaussian moments over the
+        pieces, Owen's T); the smooth registry families and callables go
+        through the quadrature below. A callable
         must map a float64 array to mu'(x) of the same shape; it is evaluated by
         adaptive quadrature (``scipy.integrate.quad``) of four 1-D Gaussian
         integrals, split at 0 and at the breakpoints, each rescaled to the
@@ -332,6 +335,8 @@ def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     >>> bool(np.allclose(gw2, gw, rtol=1e-10, atol=0))
     True
     """
+    if val.is_registry_surrogate(ste) and ste.named is not None:
+        ste = ste.named  # a registry window equal to a named one is that STE
     if isinstance(ste, str) and breakpoints is None:
         pt = _Point.from_arrays(v, w, v_star, w_star)
         if pt is not None and ste in val.STES:
@@ -684,7 +689,7 @@ def ste_report(ste, m=5, n=4, rng=None, *, breakpoints=None, n_theta=15,
 
     Parameters
     ----------
-    ste : str or callable
+    ste : str, stefast.surrogates object or callable
         As in :func:`expected_coarse_grad`.
     m : int, optional
         Length of v (>= 1; for m = 1 there are no spurious minimisers).

@@ -6,6 +6,7 @@
     stefast train     [--m --n --seed --ste --lr --steps --mode --init]  Algorithm 1
     stefast landscape [--m --n --seed --ste --points]  f and coarse-gradient cosine vs theta
     stefast finite-sample [--out DIR] [--full]  coarse GD on N samples: success vs N/n
+    stefast zoo       [--out DIR] [--m --n --seed] [--quick]  every registry surrogate: zoo.md + figures
     stefast table1    [--out DIR] [--quick]  the paper's Section 4 on MNIST digits
     stefast bench     [--out DIR] [--quick]  the benchmark suite as a report
 
@@ -26,7 +27,7 @@ import stefast
 from stefast import _validation as val
 from stefast import benchreport
 from stefast._geometry import PAPER_STES
-from stefast.experiments import claims, finite_sample, reproduce, table1
+from stefast.experiments import claims, finite_sample, reproduce, table1, zoo
 from stefast.experiments.tables import fmt, format_table, jsonable
 
 __all__ = ["main", "build_parser"]
@@ -79,14 +80,16 @@ def _positive_float(text):
     return x
 
 
-def _common(p, *, m=10, n=10, ste_multi=True, json_flag=True):
+def _common(p, *, m=10, n=10, ste_multi=True, json_flag=True, with_ste=True):
     p.add_argument("--m", type=_int_in(1, MAX_SIZE), default=m,
                    help="length of v (default: %(default)s)")
     p.add_argument("--n", type=_int_in(2, MAX_SIZE), default=n,
                    help="length of w (default: %(default)s)")
     p.add_argument("--seed", type=_int_in(0, 2**64 - 1), default=0,
                    help="random seed, >= 0 (default: %(default)s)")
-    if ste_multi:
+    if not with_ste:
+        pass
+    elif ste_multi:
         p.add_argument("--ste", action="append", metavar="STE",
                        help="straight-through estimator (identity, relu, clipped_relu, hardtanh);"
                             " repeat for several (default: the paper's three)")
@@ -229,6 +232,17 @@ def _cmd_finite_sample(args):
     return 0
 
 
+def _cmd_zoo(args):
+    res = zoo.run_zoo(args.out, m=args.m, n=args.n, seed=args.seed, quick=args.quick)
+    if args.json:
+        print(json.dumps(jsonable({"rows": res["rows"], "paths": res["paths"]}), indent=2))
+    else:
+        print(res["table"])
+        print(f"\nwrote {res['paths']['report']} and {len(res['paths']) - 1} figures "
+              f"in {res['elapsed']:.1f} s")
+    return 0
+
+
 # --------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------
@@ -292,6 +306,15 @@ def build_parser():
     p.add_argument("--points", type=_int_in(2, MAX_SIZE), default=13,
                    help="angles in [0, pi] (default: %(default)s)")
     p.set_defaults(func=_cmd_landscape)
+
+    p = sub.add_parser("zoo", help="every registry surrogate on the population problem: "
+                                   "zoo.md and figures")
+    p.add_argument("--out", default="stefast-zoo", metavar="DIR",
+                   help="output directory (default: %(default)s)")
+    _common(p, m=5, n=4, with_ste=False)
+    p.add_argument("--quick", action="store_true",
+                   help="the families at their defaults only, fewer runs and angles")
+    p.set_defaults(func=_cmd_zoo)
 
     table1.add_table1_parser(sub)
     benchreport.add_bench_parser(sub)

@@ -33,6 +33,7 @@ from stefast import analytic as an
 from stefast._geometry import PHI0, TWO_PI, geometry, orthonormal_basis, unit_geometry
 from stefast._optional import require
 from stefast.montecarlo import mc_key
+from stefast.surrogates import c_argument
 
 __all__ = ["Trajectory", "coarse_gradient_descent", "EnsembleResult", "descent_ensemble"]
 
@@ -142,7 +143,7 @@ class Trajectory:
 
 
 def _coefficient_fn(sur):
-    """(s, theta, cos, sin) -> (A1, B1, c1, c2) for a named STE or a Surrogate."""
+    """(s, theta, cos, sin) -> (A1, B1, c1, c2) for a named STE, a Piecewise or a Quadrature."""
     if isinstance(sur, str):
         ste = sur
 
@@ -250,7 +251,7 @@ _CALL_WORK = 2e8
 def _run_ensemble(v0, w0, v_star, w_star, *, ste, lr, steps, Z, y, n_train, batch_size,
                   label_noise, rng, record_every, tol, threads, progress, first_stream=0):
     """Validate, run in C in groups of runs, and return the raw arrays."""
-    val.check_ste(ste)
+    ste = val.check_ste(ste)
     v0, w0, v_star, w_star, Z, y, stride, (R, N, m, n) = val.check_ensemble_inputs(
         v0, w0, v_star, w_star, Z, y)
     lr = val.check_nonnegative_float(lr, "lr")
@@ -300,7 +301,7 @@ def _run_ensemble(v0, w0, v_star, w_star, *, ste, lr, steps, Z, y, n_train, batc
                 empty if Z is None else Z[sl].reshape(-1),
                 empty if y is None else y[sl].reshape(-1),
                 k, N, m, n, first_stream + done, lr, steps, batch_size or 0, record_every, tol,
-                label_noise, _core.STE_CODES[ste], key,
+                label_noise, c_argument(ste), key,
                 out["v"][sl].reshape(-1), out["w"][sl].reshape(-1), out["steps_taken"][sl],
                 out["final_loss"][sl], out["rec_loss"][sl].reshape(-1),
                 out["rec_v"][sl].reshape(-1), out["rec_w"][sl].reshape(-1), n_rec, threads)
@@ -366,9 +367,11 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
         Teacher second-layer weights.
     w_star : array_like, shape (n,)
         Teacher filter (nonzero, any norm).
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or callable
-        The straight-through estimator mu'. Callables (with ``breakpoints``,
-        as in :func:`stefast.expected_coarse_grad`) in population mode only.
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"}, stefast.surrogates object or callable
+        The straight-through estimator mu'. Registry surrogates
+        (``stefast.surrogates.swish_sign(5.0)``) run in every mode; callables
+        (with ``breakpoints``, as in :func:`stefast.expected_coarse_grad`) in
+        population mode only.
     lr : float
         Step size eta > 0.
     steps : int
@@ -439,9 +442,9 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
                 raise ValueError(f"{arg} is not used with mode='population'")
         res = _population_run(v0, w0, v_star, w_star, sur, lr, steps, tol, record_every)
     else:
-        if not isinstance(sur, str):
-            raise TypeError(f"mode={mode!r} needs a named ste (the C kernels); "
-                            "use mode='population' for a callable")
+        if not (isinstance(sur, str) or val.is_registry_surrogate(ste)):
+            raise TypeError(f"mode={mode!r} needs a named ste or a stefast.surrogates object "
+                            "(the C kernels); use mode='population' for a callable")
         if mode == "sampled":
             if Z is not None or y is not None:
                 raise ValueError("mode='sampled' draws its own samples; use mode='empirical' "
@@ -455,7 +458,8 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, *, ste="relu", lr, steps,
             raise ValueError(f"Z must have shape (N, m, n), got shape {Z.shape}")
         y = None if y is None else val.as_float_array(y, "y")
         f64 = (lambda a: None if a is None else np.asarray(a, np.float64)[None])
-        raw = _run_ensemble(v0[None], w0[None], v_star, w_star, ste=sur, lr=lr, steps=steps,
+        raw = _run_ensemble(v0[None], w0[None], v_star, w_star,
+                            ste=sur if isinstance(sur, str) else ste, lr=lr, steps=steps,
                             Z=f64(Z), y=f64(y),
                             n_train=None, batch_size=batch_size, label_noise=label_noise,
                             rng=rng, record_every=record_every, tol=tol, threads=1,
@@ -625,7 +629,7 @@ def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y
         other real dtype in float64; batch sums are in double either way.
     v_star, w_star : array_like, shapes (m,), (n,) or (R, m), (R, n)
         One teacher for every run, or one per run.
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or stefast.surrogates object
     lr : float
         Step size > 0.
     steps : int

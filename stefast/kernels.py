@@ -22,6 +22,7 @@ import numpy as np
 
 from stefast import _core
 from stefast import _validation as val
+from stefast.surrogates import c_argument
 
 
 class LossAndGrads(NamedTuple):
@@ -138,17 +139,20 @@ def ste_grad(x, grad, ste="relu", out=None):
         Pre-activations where the surrogate derivative is evaluated.
     grad : array_like
         Incoming gradient, same shape as x.
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or stefast.surrogates object
         Surrogate: identity 1; relu 1[x > 0]; clipped_relu 1[0 < x < 1]
-        (open ends); hardtanh 1[-1 <= x <= 1] (closed ends).
+        (open ends); hardtanh 1[-1 <= x <= 1] (closed ends); or any
+        registry surrogate (``stefast.surrogates.swish_sign(5.0)``), whose
+        mu' is evaluated in double and rounded to grad's dtype.
     out : ndarray, optional
         Writeable array of grad's shape and float dtype to write into.
 
     Returns
     -------
     ndarray
-        grad where x is inside the window, exactly 0 outside (also for
-        inf/NaN grad). NaN x is outside every window but identity's.
+        grad (times mu'(x) for a registry surrogate) where mu'(x) != 0,
+        exactly 0 elsewhere (also for inf/NaN grad). NaN x is outside every
+        support but identity's.
 
     Examples
     --------
@@ -164,7 +168,7 @@ def ste_grad(x, grad, ste="relu", out=None):
             return result
     x, grad = val.as_float_arrays(("x", x), ("grad", grad))
     val.check_same_shape(x, "x", grad, "grad")
-    code = _core.STE_CODES[val.check_ste(ste)]
+    code = c_argument(val.check_ste(ste))
     buffer, out = val.output_buffer(out, grad.shape, grad.dtype, (x, grad))
     _core.ste_grad(x.ravel(), grad.ravel(), buffer.reshape(-1), code)
     return val.finish(buffer, out)
@@ -223,7 +227,9 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
         Teacher second-layer weights.
     w_star : array_like, shape (n,)
         Teacher filter.
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or stefast.surrogates object
+        A registry surrogate adds each row with mu'(z.w) != 0 with
+        coefficient mu'(z.w) v_i (mu' in double, rounded to the dtype).
     reduce : {"mean", "sum", "none"}
         "mean"/"sum" over the batch give shapes (), (m,), (n,); "none"
         gives (B,), (B, m), (B, n) (or (), (m,), (n,) for a single Z).
@@ -258,7 +264,7 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
     (0.0, (6,))
     """
     Z, v, w, v_star, w_star = val.check_model_inputs(Z, v, w, v_star, w_star)
-    code = _core.STE_CODES[val.check_ste(ste)]
+    code = c_argument(val.check_ste(ste))
     reduce = val.check_reduce(reduce)
     single = Z.ndim == 2
     B = 1 if single else Z.shape[0]

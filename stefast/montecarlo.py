@@ -31,6 +31,7 @@ from stefast import _core
 from stefast import _validation as val
 from stefast._geometry import orthonormal_basis
 from stefast._optional import require
+from stefast.surrogates import c_argument
 
 __all__ = ["MCEstimate", "monte_carlo", "METHODS", "mc_basis", "mc_key", "standard_normals"]
 
@@ -66,7 +67,9 @@ class MCEstimate:
         are the standard errors of the Rao-Blackwellised estimator, smaller
         than those of "full" or "projected").
     n_samples : int
-    method, ste : str
+    method : str
+    ste : str or stefast.surrogates.Surrogate
+        The surrogate (a registry window equal to a named one is its name).
     dtype : numpy.dtype
         Precision the samples were computed in (the means are float64).
     m2 : ndarray (1 + m + n,)
@@ -85,7 +88,7 @@ class MCEstimate:
     grad_w_se: np.ndarray
     n_samples: int
     method: str
-    ste: str
+    ste: object  # a name in STES or a stefast.surrogates.Surrogate
     dtype: np.dtype
     m2: np.ndarray = field(repr=False)
     segments: tuple = field(repr=False, default=())
@@ -254,8 +257,9 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
         Teacher second-layer weights.
     w_star : array_like, shape (n,)
         Teacher filter (any values).
-    ste : {"identity", "relu", "clipped_relu", "hardtanh"}
-        The surrogate derivative mu' of the coarse gradient.
+    ste : {"identity", "relu", "clipped_relu", "hardtanh"} or stefast.surrogates object
+        The surrogate derivative mu' of the coarse gradient; any registry
+        surrogate runs in C with every method.
     n_samples : int >= 2
         Number of samples of Z.
     method : {"full", "projected", "conditional"}
@@ -330,7 +334,7 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     m2 = np.zeros(width, dtype=np.float64)
     block = block_samples(method, m, n, k)
     step = _call_samples(method, m, n, k, threads, block)
-    ste_code = _core.STE_CODES[ste]
+    ste_code = c_argument(ste)
 
     bar = None
     if progress and sys.stderr is not None and sys.stderr.isatty():

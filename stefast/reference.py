@@ -28,6 +28,19 @@ __all__ = [
 ]
 
 
+def _surrogate(x, ste):
+    """(where mu'(x) != 0, mu'(x) in x's dtype) for a checked ste; None in
+    place of mu' for a named window, whose mu' is 1 on it."""
+    if isinstance(ste, str):
+        return window_mask(x, ste), None
+    mu = ste.derivative(x)
+    return mu != 0, mu
+
+
+def _times_mu(a, mu):
+    return a if mu is None else a * mu
+
+
 def binarize(x, out=None):
     x = val.as_float_array(x, "x")
     result = (x > 0).astype(x.dtype)
@@ -45,8 +58,10 @@ def ste_grad(x, grad, ste="relu", out=None):
     x, grad = val.as_float_arrays(("x", x), ("grad", grad))
     val.check_same_shape(x, "x", grad, "grad")
     ste = val.check_ste(ste)
-    # outside the window the gradient is blocked: exactly 0, even for inf/NaN grad
-    result = np.where(window_mask(x, ste), grad, 0).astype(grad.dtype)
+    # outside the support the gradient is blocked: exactly 0, even for inf/NaN grad
+    inside, mu = _surrogate(x, ste)
+    with np.errstate(invalid="ignore", over="ignore"):
+        result = np.where(inside, _times_mu(grad, mu), 0).astype(grad.dtype)
     return val.deliver(result, out, "out")
 
 
@@ -74,9 +89,9 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
 
     loss = 0.5 * r * r
     grad_v = np.where(sigma, r[:, None], 0)  # exact dl/dv
-    window = window_mask(Zw, ste)
-    a = np.where(window, v * r[:, None], 0)  # (mu'(Zw) . v) r
-    # coarse gradient Z^T a; rows outside the window add exactly nothing,
+    window, mu = _surrogate(Zw, ste)
+    a = np.where(window, _times_mu(v, mu) * r[:, None], 0)  # (mu'(Zw) . v) r
+    # coarse gradient Z^T a; rows outside the support add exactly nothing,
     # even when they hold inf or NaN
     grad_w = np.einsum("bmn,bm->bn", np.where(window[..., None], Zb, 0), a)
 
@@ -172,7 +187,8 @@ def _mc_batch_values(gen, v, w, v_star, w_star, ste, method, Q, alpha, beta, B, 
     S = gen.standard_normal((B, m, k), dtype=dtype)
     zw, zws = S @ alpha.astype(dtype), S @ beta.astype(dtype)
     r = (zw > 0).astype(dtype) @ v.astype(dtype) - (zws > 0).astype(dtype) @ v_star.astype(dtype)
-    a = np.where(window_mask(zw, ste), v.astype(dtype) * r[:, None], 0)
+    inside, mu = _surrogate(zw, ste)
+    a = np.where(inside, _times_mu(v.astype(dtype), mu) * r[:, None], 0)
     c = np.einsum("bmk,bm->bk", S, a)  # E[g | S] = Q^T c
     if method == "projected":
         xi = gen.standard_normal((B, n), dtype=dtype)
@@ -291,7 +307,8 @@ def _reference_run(v, w, v_star, w_star, Z, y, N, stream, ste, lr, steps, batch_
         r = np.where(zw > 0, v, t_(0)).sum(-1) - yb
         loss = 0.5 * r.astype(np.float64) ** 2
         gv = np.where(zw > 0, r[:, None], t_(0)).astype(np.float64)
-        a = np.where(window_mask(zw, ste), v * r[:, None], t_(0))
+        inside, mu = _surrogate(zw, ste)
+        a = np.where(inside, _times_mu(v, mu) * r[:, None], t_(0))
         gw = np.einsum("bmn,bm->bn", Zb, a).astype(np.float64)
         Bt = Zb.shape[0]
         mean_v, mean_w, mean_loss = gv.sum(0) / Bt, gw.sum(0) / Bt, float(loss.sum() / Bt)
@@ -313,7 +330,7 @@ def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y
     from stefast import descent as ds
     from stefast import montecarlo as mc
 
-    val.check_ste(ste)
+    ste = val.check_ste(ste)
     v0, w0, v_star, w_star, Z, y, stride, (R, N, m, n) = val.check_ensemble_inputs(
         v0, w0, v_star, w_star, Z, y)
     if n_train is not None:

@@ -59,6 +59,24 @@ int main(void)
     CHECK(s1[0] == 4 * 0.5);                      /* same residual in every sample */
     CHECK(s1[4] == 2.5 * (1 + 2 + 3 + 4));        /* g scales with Z */
 
+    /* registry surrogates: approx_sign as a piecewise polynomial (z.w = 1, -1,
+     * 0.5: mu' = 0, 0, 1), and relu's window as a window kind */
+    const double bp[3] = {-1.0, 0.0, 1.0}, coef[4] = {2.0, 2.0, 2.0, -2.0};
+    stefast_surrogate approx = {STEFAST_SURROGATE_PIECEWISE, {0, 0, 0, 0}, 2, 1, bp, coef};
+    CHECK(stefast_loss_and_grads_surrogate_d(Z, v, w, vs, ws, 1, 3, 2, &approx, &loss, gv,
+                                             gw, 1) == STEFAST_OK);
+    CHECK(loss == 0.5 && gw[0] == 1.5 && gw[1] == 1.5);
+    stefast_surrogate relu = {STEFAST_SURROGATE_WINDOW, {0.0, INFINITY, 2, 1.0}, 0, 0, NULL,
+                              NULL};
+    CHECK(stefast_loss_and_grads_surrogate_d(Z, v, w, vs, ws, 1, 3, 2, &relu, &loss, gv, gw,
+                                             1) == STEFAST_OK);
+    CHECK(gw[0] == 2.5 && gw[1] == 3.5);
+    CHECK(stefast_ste_grad_surrogate_d(x, g, out, 5, &approx) == STEFAST_OK);
+    CHECK(out[0] == 0 && out[1] == 4 && out[2] == 2 && out[3] == 0 && out[4] == 0);
+    stefast_surrogate bad = relu;
+    bad.kind = (stefast_surrogate_kind)9;
+    CHECK(stefast_ste_grad_surrogate_d(x, g, out, 5, &bad) == STEFAST_EINVAL);
+
     /* bad sizes are rejected, not crashed on */
     CHECK(stefast_loss_and_grads_d(Z, v, w, vs, ws, 1, 0, 2, STEFAST_STE_RELU, &loss, gv, gw,
                                    1) == STEFAST_EINVAL);

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["stefast.kernels", "stefast.analytic", "stefast.quantized", "stefast.montecarlo",
-           "stefast.descent"]
+           "stefast.descent", "stefast.surrogates"]
 
 
 @pytest.mark.parametrize("name", MODULES)

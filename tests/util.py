@@ -55,3 +55,14 @@ def ambiguous_samples(Z, w, w_star, rel):
         for edge in (0.0, 1.0, -1.0):
             bad |= np.any(np.abs(zu - edge) <= rel * scale, axis=-1)
     return bad
+
+
+def registry_surrogates():
+    """Registry surrogates other than the named windows: every C kind, open
+    and closed ends, an unbounded piece; every jump at 0 or +-1, where
+    ambiguous_samples looks."""
+    from stefast import surrogates as S
+
+    return [S.approx_sign(), S.swish_sign(), S.tanh(2.0, scale=0.5), S.tanh(1.0, 1.0, 0.001),
+            S.sigmoid(3.0), S.window(-1.0, 0.0, closed=(False, True), scale=2.5),
+            S.piecewise_polynomial([-np.inf, -1, 0, 1], [[0.5], [1, 2, 3], [4, -1]])]
