@@ -154,12 +154,12 @@ static void FN(mc_block_)(const FN(mc_args_) *A, int64_t s0, int64_t s1,
     }
 }
 
-int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *w_star,
-                              const T *Q, const T *alpha, const T *beta, int64_t k,
-                              int64_t m, int64_t n, stefast_ste ste,
-                              stefast_mc_method method, const uint64_t key[2],
-                              int64_t first_sample, int64_t n_samples, int64_t block,
-                              int64_t *count, double *mean, double *m2, int threads)
+stefast_status FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *w_star,
+                                         const T *Q, const T *alpha, const T *beta, int64_t k,
+                                         int64_t m, int64_t n, stefast_ste ste,
+                                         stefast_mc_method method, const uint64_t key[2],
+                                         int64_t first_sample, int64_t n_samples, int64_t block,
+                                         int64_t *count, double *mean, double *m2, int threads)
 {
     const int64_t p = stefast_mc_width(method, m, n, k);
     if (p < 0 || first_sample < 0 || n_samples < 0 || block < 1 || threads < 1 ||
