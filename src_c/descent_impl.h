@@ -282,7 +282,7 @@ done:
     return status;
 }
 
-int FN(stefast_descent_ensemble)(const T *v0, const T *w0, const T *v_star,
+stefast_status FN(stefast_descent_ensemble)(const T *v0, const T *w0, const T *v_star,
                                   const T *w_star, int64_t teacher_stride, const T *Z,
                                   const T *y, int64_t R, int64_t N, int64_t m, int64_t n,
                                   uint64_t first_run, const stefast_descent_options *opt,

@@ -50,11 +50,18 @@ static int FN(ste_grad_)(const T *x, const T *grad, T *out, int64_t len, stefast
 }
 
 /* the public names (dispatched functions are static: internal.h) */
-int FN(stefast_binarize)(const T *x, T *out, int64_t len) { return FN(binarize_)(x, out, len); }
+stefast_status FN(stefast_binarize)(const T *x, T *out, int64_t len)
+{
+    return FN(binarize_)(x, out, len);
+}
 
-int FN(stefast_sign)(const T *x, T *out, int64_t len) { return FN(sign_)(x, out, len); }
+stefast_status FN(stefast_sign)(const T *x, T *out, int64_t len)
+{
+    return FN(sign_)(x, out, len);
+}
 
-int FN(stefast_ste_grad)(const T *x, const T *grad, T *out, int64_t len, stefast_ste ste)
+stefast_status FN(stefast_ste_grad)(const T *x, const T *grad, T *out, int64_t len,
+                                    stefast_ste ste)
 {
     return FN(ste_grad_)(x, grad, out, len, ste);
 }

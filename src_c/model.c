@@ -56,56 +56,56 @@
 /* the variant of fn for dtype suffix dt that suits the CPU we run on */
 #define PICK(fn, dt) (stefast_wide_lines() ? fn##_##dt##z : fn##_##dt##y)
 
-int stefast_forward_d(const double *Z, const double *v, const double *w, int64_t B,
-                      int64_t m, int64_t n, double *y, int threads)
+stefast_status stefast_forward_d(const double *Z, const double *v, const double *w, int64_t B,
+                                 int64_t m, int64_t n, double *y, int threads)
 {
     return PICK(forward_, d)(Z, v, w, B, m, n, y, threads);
 }
 
-int stefast_forward_f(const float *Z, const float *v, const float *w, int64_t B,
-                      int64_t m, int64_t n, float *y, int threads)
+stefast_status stefast_forward_f(const float *Z, const float *v, const float *w, int64_t B,
+                                 int64_t m, int64_t n, float *y, int threads)
 {
     return PICK(forward_, f)(Z, v, w, B, m, n, y, threads);
 }
 
-int stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
-                             const double *v_star, const double *w_star, int64_t B,
-                             int64_t m, int64_t n, stefast_ste ste, double *loss,
-                             double *grad_v, double *grad_w, int threads)
+stefast_status stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
+                                        const double *v_star, const double *w_star, int64_t B,
+                                        int64_t m, int64_t n, stefast_ste ste, double *loss,
+                                        double *grad_v, double *grad_w, int threads)
 {
     return PICK(loss_and_grads_, d)(
         Z, v, w, v_star, w_star, B, m, n, ste, NULL, loss, grad_v, grad_w, threads);
 }
 
-int stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
-                             const float *v_star, const float *w_star, int64_t B,
-                             int64_t m, int64_t n, stefast_ste ste, float *loss,
-                             float *grad_v, float *grad_w, int threads)
+stefast_status stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
+                                        const float *v_star, const float *w_star, int64_t B,
+                                        int64_t m, int64_t n, stefast_ste ste, float *loss,
+                                        float *grad_v, float *grad_w, int threads)
 {
     return PICK(loss_and_grads_, f)(
         Z, v, w, v_star, w_star, B, m, n, ste, NULL, loss, grad_v, grad_w, threads);
 }
 
-int stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double *w,
-                                 const double *v_star, const double *w_star, int64_t B,
-                                 int64_t m, int64_t n, stefast_ste ste, double *loss_sum,
-                                 double *grad_v_sum, double *grad_w_sum, int threads)
+stefast_status stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double *w,
+                                            const double *v_star, const double *w_star, int64_t B,
+                                            int64_t m, int64_t n, stefast_ste ste, double *loss_sum,
+                                            double *grad_v_sum, double *grad_w_sum, int threads)
 {
     return PICK(loss_and_grads_sum_, d)(
         Z, v, w, v_star, w_star, B, m, n, ste, NULL, loss_sum, grad_v_sum, grad_w_sum, threads);
 }
 
-int stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
-                                 const float *v_star, const float *w_star, int64_t B,
-                                 int64_t m, int64_t n, stefast_ste ste, double *loss_sum,
-                                 double *grad_v_sum, double *grad_w_sum, int threads)
+stefast_status stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
+                                            const float *v_star, const float *w_star, int64_t B,
+                                            int64_t m, int64_t n, stefast_ste ste, double *loss_sum,
+                                            double *grad_v_sum, double *grad_w_sum, int threads)
 {
     return PICK(loss_and_grads_sum_, f)(
         Z, v, w, v_star, w_star, B, m, n, ste, NULL, loss_sum, grad_v_sum, grad_w_sum, threads);
 }
 
 /* The same with a registry surrogate (the window code ste is then unused). */
-int stefast_loss_and_grads_surrogate_d(const double *Z, const double *v, const double *w,
+stefast_status stefast_loss_and_grads_surrogate_d(const double *Z, const double *v, const double *w,
                                        const double *v_star, const double *w_star, int64_t B,
                                        int64_t m, int64_t n, const stefast_surrogate *s,
                                        double *loss, double *grad_v, double *grad_w, int threads)
@@ -115,7 +115,7 @@ int stefast_loss_and_grads_surrogate_d(const double *Z, const double *v, const d
                                     loss, grad_v, grad_w, threads);
 }
 
-int stefast_loss_and_grads_surrogate_f(const float *Z, const float *v, const float *w,
+stefast_status stefast_loss_and_grads_surrogate_f(const float *Z, const float *v, const float *w,
                                        const float *v_star, const float *w_star, int64_t B,
                                        int64_t m, int64_t n, const stefast_surrogate *s,
                                        float *loss, float *grad_v, float *grad_w, int threads)
@@ -125,7 +125,7 @@ int stefast_loss_and_grads_surrogate_f(const float *Z, const float *v, const flo
                                     loss, grad_v, grad_w, threads);
 }
 
-int stefast_loss_and_grads_sum_surrogate_d(const double *Z, const double *v, const double *w,
+stefast_status stefast_loss_and_grads_sum_surrogate_d(const double *Z, const double *v, const double *w,
                                            const double *v_star, const double *w_star,
                                            int64_t B, int64_t m, int64_t n,
                                            const stefast_surrogate *s, double *loss_sum,
@@ -136,7 +136,7 @@ int stefast_loss_and_grads_sum_surrogate_d(const double *Z, const double *v, con
                                         s, loss_sum, grad_v_sum, grad_w_sum, threads);
 }
 
-int stefast_loss_and_grads_sum_surrogate_f(const float *Z, const float *v, const float *w,
+stefast_status stefast_loss_and_grads_sum_surrogate_f(const float *Z, const float *v, const float *w,
                                            const float *v_star, const float *w_star,
                                            int64_t B, int64_t m, int64_t n,
                                            const stefast_surrogate *s, double *loss_sum,

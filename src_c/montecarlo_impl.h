@@ -242,7 +242,7 @@ static int FN(mc_accumulate_)(const T *v, const T *w, const T *v_star, const T *
     return STEFAST_OK;
 }
 
-int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *w_star,
+stefast_status FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *w_star,
                               const T *Q, const T *alpha, const T *beta, int64_t k,
                               int64_t m, int64_t n, stefast_ste ste,
                               stefast_mc_method method, const uint64_t key[2],
@@ -253,7 +253,7 @@ int FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *
                               key, first_sample, n_samples, block, count, mean, m2, threads);
 }
 
-int FN(stefast_mc_accumulate_surrogate)(const T *v, const T *w, const T *v_star,
+stefast_status FN(stefast_mc_accumulate_surrogate)(const T *v, const T *w, const T *v_star,
                                         const T *w_star, const T *Q, const T *alpha,
                                         const T *beta, int64_t k, int64_t m, int64_t n,
                                         const stefast_surrogate *s, stefast_mc_method method,

@@ -243,19 +243,18 @@ static int quantized_relu_grad_f_(const float *x, const float *grad,
 #undef QRELU_NEAREST_LEVEL
 
 /* the public names (dispatched functions are static: internal.h) */
-#define QRELU_PUBLIC(T, SUF)                                                                \
-    int stefast_quantized_relu##SUF(const T *x, T *out, int64_t len, int bits, double alpha, \
-                                    stefast_rounding rounding)                              \
-    {                                                                                       \
-        return quantized_relu##SUF##_(x, out, len, bits, alpha, rounding);                  \
-    }                                                                                       \
-    int stefast_quantized_relu_grad##SUF(const T *x, const T *grad, T *grad_x,              \
-                                         double *grad_alpha, int64_t len, int bits,         \
-                                         double alpha, stefast_rounding rounding,           \
-                                         stefast_ste ste, stefast_alpha_grad alpha_grad)    \
-    {                                                                                       \
-        return quantized_relu_grad##SUF##_(x, grad, grad_x, grad_alpha, len, bits, alpha,   \
-                                           rounding, ste, alpha_grad);                      \
+#define QRELU_PUBLIC(T, SUF)                                                                   \
+    stefast_status stefast_quantized_relu##SUF(const T *x, T *out, int64_t len, int bits,      \
+                                               double alpha, stefast_rounding rounding)        \
+    {                                                                                          \
+        return quantized_relu##SUF##_(x, out, len, bits, alpha, rounding);                     \
+    }                                                                                          \
+    stefast_status stefast_quantized_relu_grad##SUF(                                           \
+        const T *x, const T *grad, T *grad_x, double *grad_alpha, int64_t len, int bits,       \
+        double alpha, stefast_rounding rounding, stefast_ste ste, stefast_alpha_grad alpha_grad) \
+    {                                                                                          \
+        return quantized_relu_grad##SUF##_(x, grad, grad_x, grad_alpha, len, bits, alpha,      \
+                                           rounding, ste, alpha_grad);                         \
     }
 QRELU_PUBLIC(double, _d)
 QRELU_PUBLIC(float, _f)

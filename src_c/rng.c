@@ -55,8 +55,8 @@ static void normal_stream_f(const uint64_t *key, uint64_t s, float *out, int64_t
     }
 }
 
-int stefast_normals_d(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
-                      int64_t stream_len, double *out, int threads)
+stefast_status stefast_normals_d(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
+                                 int64_t stream_len, double *out, int threads)
 {
     if (nstreams < 0 || stream_len < 0 || threads < 1) return STEFAST_EINVAL;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -65,8 +65,8 @@ int stefast_normals_d(const uint64_t key[2], uint64_t first_stream, int64_t nstr
     return STEFAST_OK;
 }
 
-int stefast_normals_f(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
-                      int64_t stream_len, float *out, int threads)
+stefast_status stefast_normals_f(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
+                                 int64_t stream_len, float *out, int threads)
 {
     if (nstreams < 0 || stream_len < 0 || threads < 1) return STEFAST_EINVAL;
 #pragma omp parallel for num_threads(threads) schedule(static)

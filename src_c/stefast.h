@@ -25,12 +25,25 @@
 extern "C" {
 #endif
 
+/* The version of this header. stefast_version() gives the library's, which
+ * differs only if a program links another stefast than it was compiled with. */
+#define STEFAST_VERSION_MAJOR 0
+#define STEFAST_VERSION_MINOR 1
+#define STEFAST_VERSION_PATCH 0
+
+/* "MAJOR.MINOR.PATCH" of the library (a static string). */
+const char *stefast_version(void);
+
 typedef enum {
     STEFAST_OK = 0,
     STEFAST_EINVAL = 1,  /* a size is negative or an enum value is unknown */
     STEFAST_ENOMEM = 2,  /* scratch memory could not be allocated */
     STEFAST_EINTR = 3    /* a long run was stopped by its interrupt flag */
 } stefast_status;
+
+/* A short description of status, for messages (a static string; codes not
+ * listed above give "unknown stefast status"). Thread-safe. */
+const char *stefast_strerror(stefast_status status);
 
 /* Straight-through surrogates mu'(x); the window ends are part of the API. */
 typedef enum {
@@ -75,35 +88,35 @@ typedef struct {
 /* ---- elementwise ------------------------------------------------------ */
 
 /* out[k] = 1[x[k] > 0].  x: IN, len values; out: OUT, len values (may alias x). */
-int stefast_binarize_d(const double *x, double *out, int64_t len);
-int stefast_binarize_f(const float *x, float *out, int64_t len);
+stefast_status stefast_binarize_d(const double *x, double *out, int64_t len);
+stefast_status stefast_binarize_f(const float *x, float *out, int64_t len);
 
 /* out[k] = +1 if x[k] >= 0, -1 if x[k] < 0, NaN if x[k] is NaN. */
-int stefast_sign_d(const double *x, double *out, int64_t len);
-int stefast_sign_f(const float *x, float *out, int64_t len);
+stefast_status stefast_sign_d(const double *x, double *out, int64_t len);
+stefast_status stefast_sign_f(const float *x, float *out, int64_t len);
 
 /* out[k] = grad[k] if mu'(x[k]) = 1 else 0 (exactly 0, even for inf/NaN grad).
  * x, grad: IN, len values; out: OUT, len values (may alias grad). */
-int stefast_ste_grad_d(const double *x, const double *grad, double *out,
-                       int64_t len, stefast_ste ste);
-int stefast_ste_grad_f(const float *x, const float *grad, float *out,
-                       int64_t len, stefast_ste ste);
+stefast_status stefast_ste_grad_d(const double *x, const double *grad, double *out,
+                                  int64_t len, stefast_ste ste);
+stefast_status stefast_ste_grad_f(const float *x, const float *grad, float *out,
+                                  int64_t len, stefast_ste ste);
 
 /* out[k] = grad[k] * mu'(x[k]) where mu'(x[k]) != 0, else exactly 0 (even
  * for inf/NaN grad), for a registry surrogate s (IN). */
-int stefast_ste_grad_surrogate_d(const double *x, const double *grad, double *out,
+stefast_status stefast_ste_grad_surrogate_d(const double *x, const double *grad, double *out,
                                  int64_t len, const stefast_surrogate *s);
-int stefast_ste_grad_surrogate_f(const float *x, const float *grad, float *out,
+stefast_status stefast_ste_grad_surrogate_f(const float *x, const float *grad, float *out,
                                  int64_t len, const stefast_surrogate *s);
 
 /* ---- the two-layer binarized model y = v^T sigma(Z w) -------------------- */
 
 /* y[b] = v^T sigma(Z_b w) for b < B.
  * Z: IN (B, m, n); v: IN (m); w: IN (n); y: OUT (B); threads >= 1. */
-int stefast_forward_d(const double *Z, const double *v, const double *w,
-                      int64_t B, int64_t m, int64_t n, double *y, int threads);
-int stefast_forward_f(const float *Z, const float *v, const float *w,
-                      int64_t B, int64_t m, int64_t n, float *y, int threads);
+stefast_status stefast_forward_d(const double *Z, const double *v, const double *w,
+                                 int64_t B, int64_t m, int64_t n, double *y, int threads);
+stefast_status stefast_forward_f(const float *Z, const float *v, const float *w,
+                                 int64_t B, int64_t m, int64_t n, float *y, int threads);
 
 /* Per-sample loss and gradients (docs/math.rst, section "Gradients of one
  * sample"), with
@@ -113,51 +126,51 @@ int stefast_forward_f(const float *Z, const float *v, const float *w,
  *   grad_w[b*n + j]  = sum_i Z_bij mu'(z_bi . w) v_i r_b (coarse gradient)
  * Z: IN (B, m, n); v, v_star: IN (m); w, w_star: IN (n);
  * loss: OUT (B); grad_v: OUT (B, m); grad_w: OUT (B, n). */
-int stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
-                             const double *v_star, const double *w_star,
-                             int64_t B, int64_t m, int64_t n, stefast_ste ste,
-                             double *loss, double *grad_v, double *grad_w,
-                             int threads);
-int stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
-                             const float *v_star, const float *w_star,
-                             int64_t B, int64_t m, int64_t n, stefast_ste ste,
-                             float *loss, float *grad_v, float *grad_w,
-                             int threads);
+stefast_status stefast_loss_and_grads_d(const double *Z, const double *v, const double *w,
+                                        const double *v_star, const double *w_star,
+                                        int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                                        double *loss, double *grad_v, double *grad_w,
+                                        int threads);
+stefast_status stefast_loss_and_grads_f(const float *Z, const float *v, const float *w,
+                                        const float *v_star, const float *w_star,
+                                        int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                                        float *loss, float *grad_v, float *grad_w,
+                                        int threads);
 
 /* The same quantities summed over the batch, in double whatever the input:
  * loss_sum: OUT (1); grad_v_sum: OUT (m); grad_w_sum: OUT (n).
  * B = 0 gives zeros. */
-int stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double *w,
-                                 const double *v_star, const double *w_star,
-                                 int64_t B, int64_t m, int64_t n, stefast_ste ste,
-                                 double *loss_sum, double *grad_v_sum,
-                                 double *grad_w_sum, int threads);
-int stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
-                                 const float *v_star, const float *w_star,
-                                 int64_t B, int64_t m, int64_t n, stefast_ste ste,
-                                 double *loss_sum, double *grad_v_sum,
-                                 double *grad_w_sum, int threads);
+stefast_status stefast_loss_and_grads_sum_d(const double *Z, const double *v, const double *w,
+                                            const double *v_star, const double *w_star,
+                                            int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                                            double *loss_sum, double *grad_v_sum,
+                                            double *grad_w_sum, int threads);
+stefast_status stefast_loss_and_grads_sum_f(const float *Z, const float *v, const float *w,
+                                            const float *v_star, const float *w_star,
+                                            int64_t B, int64_t m, int64_t n, stefast_ste ste,
+                                            double *loss_sum, double *grad_v_sum,
+                                            double *grad_w_sum, int threads);
 
 /* stefast_loss_and_grads_* and stefast_loss_and_grads_sum_* with a registry
  * surrogate s (IN) in place of a named window: grad_w sums
  * Z_bij (mu'(z_bi . w) v_i) r_b over the rows where mu' != 0. */
-int stefast_loss_and_grads_surrogate_d(const double *Z, const double *v, const double *w,
+stefast_status stefast_loss_and_grads_surrogate_d(const double *Z, const double *v, const double *w,
                                        const double *v_star, const double *w_star,
                                        int64_t B, int64_t m, int64_t n,
                                        const stefast_surrogate *s, double *loss,
                                        double *grad_v, double *grad_w, int threads);
-int stefast_loss_and_grads_surrogate_f(const float *Z, const float *v, const float *w,
+stefast_status stefast_loss_and_grads_surrogate_f(const float *Z, const float *v, const float *w,
                                        const float *v_star, const float *w_star,
                                        int64_t B, int64_t m, int64_t n,
                                        const stefast_surrogate *s, float *loss,
                                        float *grad_v, float *grad_w, int threads);
-int stefast_loss_and_grads_sum_surrogate_d(const double *Z, const double *v, const double *w,
+stefast_status stefast_loss_and_grads_sum_surrogate_d(const double *Z, const double *v, const double *w,
                                            const double *v_star, const double *w_star,
                                            int64_t B, int64_t m, int64_t n,
                                            const stefast_surrogate *s, double *loss_sum,
                                            double *grad_v_sum, double *grad_w_sum,
                                            int threads);
-int stefast_loss_and_grads_sum_surrogate_f(const float *Z, const float *v, const float *w,
+stefast_status stefast_loss_and_grads_sum_surrogate_f(const float *Z, const float *v, const float *w,
                                            const float *v_star, const float *w_star,
                                            int64_t B, int64_t m, int64_t n,
                                            const stefast_surrogate *s, double *loss_sum,
@@ -181,26 +194,26 @@ typedef enum {
 /* out[i] = alpha * k(x[i]); NaN -> NaN, +inf -> L alpha, -inf -> 0.
  * x: IN, len values; out: OUT, len values (may alias x); bits in [1, 62];
  * alpha finite and > 0, otherwise STEFAST_EINVAL. */
-int stefast_quantized_relu_d(const double *x, double *out, int64_t len,
-                             int bits, double alpha, stefast_rounding rounding);
-int stefast_quantized_relu_f(const float *x, float *out, int64_t len,
-                             int bits, double alpha, stefast_rounding rounding);
+stefast_status stefast_quantized_relu_d(const double *x, double *out, int64_t len,
+                                        int bits, double alpha, stefast_rounding rounding);
+stefast_status stefast_quantized_relu_f(const float *x, float *out, int64_t len,
+                                        int bits, double alpha, stefast_rounding rounding);
 
 /* grad_x[i] = grad[i] if mu'(x[i]) = 1 else exactly 0, with the windows
  * identity 1, relu 1[x > 0], clipped_relu 1[0 < x < L alpha] (hardtanh is
  * EINVAL here); *grad_alpha = sum_i grad[i] dq/dalpha(x[i]), in double.
  * x, grad: IN, len values; grad_x: OUT, len values (may alias grad, NULL
  * skips it); grad_alpha: OUT, one double (NULL skips it). */
-int stefast_quantized_relu_grad_d(const double *x, const double *grad,
-                                  double *grad_x, double *grad_alpha,
-                                  int64_t len, int bits, double alpha,
-                                  stefast_rounding rounding, stefast_ste ste,
-                                  stefast_alpha_grad alpha_grad);
-int stefast_quantized_relu_grad_f(const float *x, const float *grad,
-                                  float *grad_x, double *grad_alpha,
-                                  int64_t len, int bits, double alpha,
-                                  stefast_rounding rounding, stefast_ste ste,
-                                  stefast_alpha_grad alpha_grad);
+stefast_status stefast_quantized_relu_grad_d(const double *x, const double *grad,
+                                             double *grad_x, double *grad_alpha,
+                                             int64_t len, int bits, double alpha,
+                                             stefast_rounding rounding, stefast_ste ste,
+                                             stefast_alpha_grad alpha_grad);
+stefast_status stefast_quantized_relu_grad_f(const float *x, const float *grad,
+                                             float *grad_x, double *grad_alpha,
+                                             int64_t len, int bits, double alpha,
+                                             stefast_rounding rounding, stefast_ste ste,
+                                             stefast_alpha_grad alpha_grad);
 
 /* ---- Gaussian sampling and Monte Carlo (src_c/rng.c, src_c/montecarlo.c) */
 
@@ -222,10 +235,10 @@ void stefast_threefry2x64_20(const uint64_t ctr[2], const uint64_t key[2],
  * key: IN 128-bit key (2 words); first_stream: IN id of the first stream;
  * nstreams, stream_len: IN >= 0; out: OUT (nstreams*stream_len);
  * threads: IN >= 1 (the values never depend on it). */
-int stefast_normals_d(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
-                      int64_t stream_len, double *out, int threads);
-int stefast_normals_f(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
-                      int64_t stream_len, float *out, int threads);
+stefast_status stefast_normals_d(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
+                                 int64_t stream_len, double *out, int threads);
+stefast_status stefast_normals_f(const uint64_t key[2], uint64_t first_stream, int64_t nstreams,
+                                 int64_t stream_len, float *out, int threads);
 
 /* Monte Carlo estimators of E[loss], E[dl/dv], E[g_mu] (docs/math.rst, section
  * "Monte Carlo samplers"). */
@@ -266,30 +279,30 @@ int64_t stefast_mc_width(stefast_mc_method method, int64_t m, int64_t n, int64_t
  *   threads: IN >= 1.
  * Samples are computed in the precision of the function (_d double, _f
  * float); accumulation is in double. */
-int stefast_mc_accumulate_d(const double *v, const double *w, const double *v_star,
-                            const double *w_star, const double *Q,
-                            const double *alpha, const double *beta, int64_t k,
-                            int64_t m, int64_t n, stefast_ste ste,
-                            stefast_mc_method method, const uint64_t key[2],
-                            int64_t first_sample, int64_t n_samples, int64_t block,
-                            int64_t *count, double *mean, double *m2, int threads);
-int stefast_mc_accumulate_f(const float *v, const float *w, const float *v_star,
-                            const float *w_star, const float *Q,
-                            const float *alpha, const float *beta, int64_t k,
-                            int64_t m, int64_t n, stefast_ste ste,
-                            stefast_mc_method method, const uint64_t key[2],
-                            int64_t first_sample, int64_t n_samples, int64_t block,
-                            int64_t *count, double *mean, double *m2, int threads);
+stefast_status stefast_mc_accumulate_d(const double *v, const double *w, const double *v_star,
+                                       const double *w_star, const double *Q,
+                                       const double *alpha, const double *beta, int64_t k,
+                                       int64_t m, int64_t n, stefast_ste ste,
+                                       stefast_mc_method method, const uint64_t key[2],
+                                       int64_t first_sample, int64_t n_samples, int64_t block,
+                                       int64_t *count, double *mean, double *m2, int threads);
+stefast_status stefast_mc_accumulate_f(const float *v, const float *w, const float *v_star,
+                                       const float *w_star, const float *Q,
+                                       const float *alpha, const float *beta, int64_t k,
+                                       int64_t m, int64_t n, stefast_ste ste,
+                                       stefast_mc_method method, const uint64_t key[2],
+                                       int64_t first_sample, int64_t n_samples, int64_t block,
+                                       int64_t *count, double *mean, double *m2, int threads);
 
 /* stefast_mc_accumulate_* with a registry surrogate s (IN) in place of ste. */
-int stefast_mc_accumulate_surrogate_d(const double *v, const double *w, const double *v_star,
+stefast_status stefast_mc_accumulate_surrogate_d(const double *v, const double *w, const double *v_star,
                                       const double *w_star, const double *Q,
                                       const double *alpha, const double *beta, int64_t k,
                                       int64_t m, int64_t n, const stefast_surrogate *s,
                                       stefast_mc_method method, const uint64_t key[2],
                                       int64_t first_sample, int64_t n_samples, int64_t block,
                                       int64_t *count, double *mean, double *m2, int threads);
-int stefast_mc_accumulate_surrogate_f(const float *v, const float *w, const float *v_star,
+stefast_status stefast_mc_accumulate_surrogate_f(const float *v, const float *w, const float *v_star,
                                       const float *w_star, const float *Q,
                                       const float *alpha, const float *beta, int64_t k,
                                       int64_t m, int64_t n, const stefast_surrogate *s,
@@ -345,14 +358,14 @@ typedef struct {
  *   threads: IN >= 1.
  * Returns STEFAST_EINVAL for inconsistent arguments, STEFAST_ENOMEM when
  * scratch cannot be allocated. Thread-safe: no state outside the arguments. */
-int stefast_descent_ensemble_d(const double *v0, const double *w0, const double *v_star,
+stefast_status stefast_descent_ensemble_d(const double *v0, const double *w0, const double *v_star,
                                const double *w_star, int64_t teacher_stride,
                                const double *Z, const double *y, int64_t R, int64_t N,
                                int64_t m, int64_t n, uint64_t first_run,
                                const stefast_descent_options *opt, double *v, double *w,
                                int64_t *steps_taken, double *final_loss, double *rec_loss,
                                double *rec_v, double *rec_w, int64_t n_rec, int threads);
-int stefast_descent_ensemble_f(const float *v0, const float *w0, const float *v_star,
+stefast_status stefast_descent_ensemble_f(const float *v0, const float *w0, const float *v_star,
                                const float *w_star, int64_t teacher_stride,
                                const float *Z, const float *y, int64_t R, int64_t N,
                                int64_t m, int64_t n, uint64_t first_run,

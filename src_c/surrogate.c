@@ -36,13 +36,13 @@
 STE_GRAD_SURROGATE(double, _d)
 STE_GRAD_SURROGATE(float, _f)
 
-int stefast_ste_grad_surrogate_d(const double *x, const double *grad, double *out, int64_t len,
+stefast_status stefast_ste_grad_surrogate_d(const double *x, const double *grad, double *out, int64_t len,
                                  const stefast_surrogate *s)
 {
     return ste_grad_surrogate__d(x, grad, out, len, s);
 }
 
-int stefast_ste_grad_surrogate_f(const float *x, const float *grad, float *out, int64_t len,
+stefast_status stefast_ste_grad_surrogate_f(const float *x, const float *grad, float *out, int64_t len,
                                  const stefast_surrogate *s)
 {
     return ste_grad_surrogate__f(x, grad, out, len, s);

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "stefast.h"
 
@@ -21,6 +22,21 @@ static int failures = 0;
 
 int main(void)
 {
+    /* the version the library reports is the header's */
+    char version[32];
+    snprintf(version, sizeof version, "%d.%d.%d", STEFAST_VERSION_MAJOR, STEFAST_VERSION_MINOR,
+             STEFAST_VERSION_PATCH);
+    CHECK(strcmp(stefast_version(), version) == 0);
+    /* every status code has its own description; others one for all */
+    const stefast_status codes[] = {STEFAST_OK, STEFAST_EINVAL, STEFAST_ENOMEM, STEFAST_EINTR};
+    const char *unknown = stefast_strerror((stefast_status)99);
+    for (int a = 0; a < 4; a++) {
+        CHECK(strlen(stefast_strerror(codes[a])) > 0);
+        CHECK(strcmp(stefast_strerror(codes[a]), unknown) != 0);
+        for (int b = 0; b < a; b++)
+            CHECK(strcmp(stefast_strerror(codes[a]), stefast_strerror(codes[b])) != 0);
+    }
+
     /* elementwise, with the documented edge conventions */
     const double x[5] = {-1.0, 0.0, 0.5, 1.0, NAN};
     const double g[5] = {2.0, 2.0, 2.0, 2.0, 2.0};

@@ -10,7 +10,9 @@ skipped.
 """
 
 import hashlib
+import importlib.metadata
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -126,3 +128,12 @@ def test_same_bits_on_every_build(kernels, build, tmp_path):
     assert len(out) > 100_000
     assert hashlib.sha256(out.encode()).hexdigest() == ROUNDING_SHA256, (
         f"the {build} build rounds differently from the stored results")
+
+
+def test_header_version_is_the_package_version():
+    if not SRC.is_dir():
+        pytest.skip("kernel sources not present (installed without the source tree)")
+    header = (SRC / "stefast.h").read_text()
+    parts = [re.search(rf"#define STEFAST_VERSION_{p} (\d+)", header).group(1)
+             for p in ("MAJOR", "MINOR", "PATCH")]
+    assert ".".join(parts) == importlib.metadata.version("stefast")
