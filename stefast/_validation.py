@@ -43,7 +43,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def as_float_array(x, name):
     """x as a float32/float64 array (float32 stays, other reals become float64)."""
     if type(x) is np.ndarray and x.dtype in _FLOATS:
-        return x  # the common case, without the promotion machinery (~1 us)
+        return x  # the common case, without the promotion machinery
     a = _asarray(x, name)
     return a.astype(result_dtype((a, name)), copy=False)
 
@@ -53,8 +53,8 @@ def as_float_arrays(*named):
     # The common case first: arrays that all hold NumPy's own float64 or
     # float32 descriptor, returned as they are. Plain loops, no promotion
     # machinery: a kernel call made right after a pass over a large Z finds
-    # Python's caches cold, and there the general path took 27 us of the
-    # call's 88 us.
+    # Python's caches cold, where the general path was a large part of the
+    # call (docs/performance.rst).
     first = named[0][1]
     dt = first.dtype if type(first) is np.ndarray else None
     if dt is _FLOATS[0] or dt is _FLOATS[1]:
@@ -111,8 +111,8 @@ def check_reduce(reduce):
     return check_choice(reduce, "reduce", REDUCTIONS)
 
 
-# read once: os.cpu_count() reads a file under /sys on every call (5 us,
-# and 57 us when a kernel call follows a pass over a large array)
+# read once: os.cpu_count() reads a file under /sys on every call, which is
+# slow when a kernel call follows a pass over a large array
 _CORES = os.cpu_count() or 1
 
 #: the most threads a kernel accepts: each OpenMP thread allocates its own

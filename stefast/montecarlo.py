@@ -48,7 +48,8 @@ _BLOCK_WORK = 1 << 24
 
 _UINT64_MAX = 2**64 - 1
 
-#: work per C call, in "normal-equivalents" per thread (about 10-100 ms here)
+#: work per C call, in "normal-equivalents" per thread: long enough to hide the
+#: call, short enough for Ctrl-C and the progress bar
 _CALL_WORK = 1 << 24
 
 

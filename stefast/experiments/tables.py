@@ -44,8 +44,10 @@ def format_table(rows, columns=None, markdown=False):
     columns = columns or list(rows[0])
     cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
     if markdown:
-        out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        out += ["| " + " | ".join(row) + " |" for row in cells]
+        # a | inside a cell (|w|, |v - v*|) would end the cell: escape it
+        esc = (lambda text: text.replace("|", "\\|"))
+        out = ["| " + " | ".join(map(esc, columns)) + " |", "|" + "---|" * len(columns)]
+        out += ["| " + " | ".join(map(esc, row)) + " |" for row in cells]
         return "\n".join(out)
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     numeric = [all(isinstance(r.get(c), (int, float, np.number)) and not isinstance(r.get(c), bool)
