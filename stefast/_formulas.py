@@ -292,8 +292,9 @@ class Piecewise:
         self.mu0 = float(sur.derivative(np.zeros(1))[0])
 
     def coefficients(self, s, theta):
-        """(A1, B1, c1, c2) at one (s > 0, theta); MATH.md section 5's integrals
-        of x^k over each piece [b_i / s, b_(i+1) / s) of mu'(s x)."""
+        """(A1, B1, c1, c2) at one (s > 0, theta): the integrals of docs/math.rst,
+        section "Expected coarse gradient", of x^k over each piece
+        [b_i / s, b_(i+1) / s) of mu'(s x)."""
         cos = -1.0 if theta == np.pi else math.cos(theta)
         sin = 0.0 if theta in (0.0, np.pi) else math.sin(theta)
         A1 = B1 = c1 = c2 = 0.0
