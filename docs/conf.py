@@ -91,7 +91,9 @@ def _reproduce_page():
     cmd = [sys.executable, "-c", "import sys; from stefast.cli import main; sys.exit(main())",
            "reproduce", "--out", str(out)]
     env = dict(os.environ, MPLBACKEND="Agg")
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    # run outside the source tree: `python -c` puts its working directory first
+    # on sys.path, and there the uncompiled stefast/ would shadow the installed one
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, cwd=out)
     # the report names its figures relative to itself; the page that includes
     # it sits two directories up
     report = out / "report.md"
