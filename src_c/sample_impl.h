@@ -63,10 +63,12 @@ STEFAST_INLINE FN(half_) FN(load_half_)(const T *p)
  * is read from L1 two or three times (docs/performance.rst, section
  * "Short rows in registers").
  */
+/* the _unaligned_ types: any address, as a NumPy array may be misaligned even
+ * for its element type (UBSan reported the load of such a Z) */
 #if LINE_WIDE
 typedef T FN(line_) __attribute__((vector_size(64)));
 typedef TI FN(mask_) __attribute__((vector_size(64)));
-typedef T FN(line_unaligned_) __attribute__((vector_size(64), aligned(sizeof(T))));
+typedef T FN(line_unaligned_) __attribute__((vector_size(64), aligned(1)));
 
 STEFAST_INLINE FN(line_) FN(l_zero_)(void) { return (FN(line_)){0}; }
 
@@ -122,7 +124,7 @@ STEFAST_INLINE void FN(l_halves_)(FN(line_) x, FN(vec_) *lo, FN(vec_) *hi)
     *hi = u.v[1];
 }
 #else
-typedef T FN(vec_unaligned_) __attribute__((vector_size(32), aligned(sizeof(T))));
+typedef T FN(vec_unaligned_) __attribute__((vector_size(32), aligned(1)));
 typedef struct { FN(vec_) lo, hi; } FN(line_);
 typedef struct { FN(ivec_) lo, hi; } FN(mask_);
 
