@@ -45,5 +45,4 @@ __all__ = [
     "quantized_ste",
     "MCEstimate", "monte_carlo", "standard_normals",
     "Trajectory", "coarse_gradient_descent", "EnsembleResult", "descent_ensemble",
-    "surrogates",
 ]
