@@ -439,15 +439,17 @@ def piecewise_polynomial(breakpoints, coefficients):
     coefficients : K sequences of floats
         Ascending powers of x (global x, not x - b_i); rows may differ in length.
 
-    The expected coarse gradient has a closed form (Gaussian moments over the
-    pieces, with Owen's T for the odd-degree terms of c1); the C kernels
-    evaluate it by Horner in double. Which side of a breakpoint holds the
-    jump changes nothing in expectation (a null set).
-
     Returns
     -------
     Surrogate
         The piecewise polynomial (``.pieces`` holds it, rows padded to one degree).
+
+    Notes
+    -----
+    The expected coarse gradient has a closed form (Gaussian moments over the
+    pieces, with Owen's T for the odd-degree terms of c1); the C kernels
+    evaluate it by Horner in double. Which side of a breakpoint holds the
+    jump changes nothing in expectation (a null set).
 
     Examples
     --------
