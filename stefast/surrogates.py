@@ -128,7 +128,13 @@ class Surrogate:
         return self._pieces
 
     def c_spec(self):
-        """This surrogate as the C kernels take it (a ``stefast._core.SurrogateSpec``)."""
+        """Return this surrogate as the C kernels take it.
+
+        Returns
+        -------
+        stefast._core.SurrogateSpec
+            The kind, its numbers and the piecewise arrays, built once.
+        """
         if self._spec is None:
             if self.kind == "piecewise":
                 b, c = self._pieces
@@ -145,12 +151,36 @@ class Surrogate:
         return self._spec
 
     def derivative_scalar(self, x):
-        """mu'(x) of one Python float, in plain floats (for quadrature, where a
-        NumPy call per point cost ten times the arithmetic); smooth kinds only."""
+        """Return mu'(x) of one float, in plain Python floats (smooth kinds only).
+
+        For the quadrature, where a NumPy call per point cost ten times the
+        arithmetic.
+
+        Parameters
+        ----------
+        x : float
+            The point.
+
+        Returns
+        -------
+        float
+            mu'(x), the same expression as ``derivative``.
+        """
         return _SCALARS[self.kind](self.c_params, x)
 
     def derivative(self, x):
-        """mu'(x), elementwise; float32 stays float32, other reals become float64."""
+        """Return mu'(x), elementwise.
+
+        Parameters
+        ----------
+        x : array_like
+            Points; float32 stays float32, other reals become float64.
+
+        Returns
+        -------
+        ndarray
+            mu'(x), evaluated in float64 and rounded to x's dtype.
+        """
         x = val.as_float_array(x, "x")
         with np.errstate(over="ignore", invalid="ignore"):
             return _DERIVATIVES[self.kind](self, x).astype(x.dtype, copy=False)
@@ -362,7 +392,7 @@ def hardtanh():
 
 
 def ste_sign(clip_value=1.0, scale=1.0):
-    """Return Larq's ``ste_sign``: mu'(x) = scale on |x| <= clip_value (ends included).
+    """Return Larq's ``ste_sign``: mu'(x) = scale on ``|x| <= clip_value`` (ends included).
 
     A surrogate for sign (step 2); ``scale=0.5`` matches sigma's step of 1.
     ``ste_sign(1.0)`` is the hardtanh window.
@@ -387,7 +417,7 @@ def ste_sign(clip_value=1.0, scale=1.0):
 
 
 def ste_heaviside(clip_value=1.0, scale=1.0):
-    """Return Larq's ``ste_heaviside``: mu'(x) = scale on |x| <= clip_value (ends included).
+    """Return Larq's ``ste_heaviside``: mu'(x) = scale on ``|x| <= clip_value`` (ends included).
 
     Larq uses it for the 0/1 step, sigma itself; its derivative is the same
     window as ``ste_sign``'s, which integrates to 2 clip_value.
@@ -464,9 +494,9 @@ def piecewise_polynomial(breakpoints, coefficients):
 
 
 def approx_sign(scale=1.0):
-    """Return Larq's ``approx_sign`` (Bi-Real Net): mu'(x) = scale (2 - 2|x|) on |x| <= 1.
+    """Return Larq's ``approx_sign`` (Bi-Real Net): mu'(x) = ``scale (2 - 2|x|)`` on ``|x| <= 1``.
 
-    A surrogate for sign (integral 2); ``scale=0.5`` gives 1 - |x| for sigma.
+    A surrogate for sign (integral 2); ``scale=0.5`` gives ``1 - |x|`` for sigma.
 
     Parameters
     ----------
@@ -495,7 +525,7 @@ def swish_sign(beta=5.0, scale=1.0):
     mu'(x) = scale beta (2 - beta x tanh(beta x / 2)) / (1 + cosh(beta x)),
     the derivative of 2 sigmoid(beta x)(1 + beta x (1 - sigmoid(beta x))) - 1,
     a surrogate for sign (integral 2; ``scale=0.5`` for sigma). It is
-    negative for |beta x| beyond about 2.4.
+    negative for ``|beta x|`` beyond about 2.4.
 
     Parameters
     ----------
