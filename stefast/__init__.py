@@ -30,6 +30,9 @@ from stefast.montecarlo import MCEstimate, monte_carlo, standard_normals
 # ---- coarse gradient descent ----
 from stefast.descent import EnsembleResult, Trajectory, coarse_gradient_descent, descent_ensemble
 
+# ---- surrogates beyond the four windows (stefast.surrogates.swish_sign(5.0), ...) ----
+from stefast import surrogates
+
 __version__ = "0.1.0"
 
 __all__ = [

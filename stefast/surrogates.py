@@ -64,6 +64,22 @@ class Surrogate:
 
     Build one with the family functions of this module (``swish_sign(5.0)``,
     ``window(-0.5, 0.5)``, ...), not with this class.
+
+    Attributes
+    ----------
+    name : str
+        The family (``"swish_sign"``); ``repr`` rebuilds the object.
+    params : tuple of (str, value)
+        The family's parameters.
+    kind : {"window", "piecewise", "logistic", "swish"}
+        The C kernels' kind (``stefast_surrogate_kind``).
+    c_params : tuple of float
+        The kind's numbers as the C kernels take them.
+    breakpoints : tuple of float
+        Where mu' jumps, bends or changes scale, for quadrature.
+    integral : float
+        The integral of mu' over the line: 2 for a surrogate of sign, 1 for
+        sigma (inf for an unbounded support).
     """
 
     __slots__ = ("name", "params", "kind", "c_params", "breakpoints", "integral",
@@ -112,7 +128,13 @@ class Surrogate:
         return self._pieces
 
     def c_spec(self):
-        """This surrogate as the C kernels take it (a ``stefast._core.SurrogateSpec``)."""
+        """Return this surrogate as the C kernels take it.
+
+        Returns
+        -------
+        stefast._core.SurrogateSpec
+            The kind, its numbers and the piecewise arrays, built once.
+        """
         if self._spec is None:
             if self.kind == "piecewise":
                 b, c = self._pieces
@@ -129,12 +151,36 @@ class Surrogate:
         return self._spec
 
     def derivative_scalar(self, x):
-        """mu'(x) of one Python float, in plain floats (for quadrature, where a
-        NumPy call per point cost ten times the arithmetic); smooth kinds only."""
+        """Return mu'(x) of one float, in plain Python floats (smooth kinds only).
+
+        For the quadrature, where a NumPy call per point cost ten times the
+        arithmetic.
+
+        Parameters
+        ----------
+        x : float
+            The point.
+
+        Returns
+        -------
+        float
+            mu'(x), the same expression as ``derivative``.
+        """
         return _SCALARS[self.kind](self.c_params, x)
 
     def derivative(self, x):
-        """mu'(x), elementwise; float32 stays float32, other reals become float64."""
+        """Return mu'(x), elementwise.
+
+        Parameters
+        ----------
+        x : array_like
+            Points; float32 stays float32, other reals become float64.
+
+        Returns
+        -------
+        ndarray
+            mu'(x), evaluated in float64 and rounded to x's dtype.
+        """
         x = val.as_float_array(x, "x")
         with np.errstate(over="ignore", invalid="ignore"):
             return _DERIVATIVES[self.kind](self, x).astype(x.dtype, copy=False)
@@ -264,6 +310,11 @@ def window(lo, hi, closed=True, scale=1.0):
     scale : float
         The height, > 0.
 
+    Returns
+    -------
+    Surrogate
+        The window; ``.named`` is its name in ``stefast.STES`` if it is one.
+
     Examples
     --------
     >>> from stefast import surrogates
@@ -280,36 +331,84 @@ def window(lo, hi, closed=True, scale=1.0):
 
 
 def named(name):
-    """The registry window of a name in ``stefast.STES`` (``named("relu")``)."""
+    """Return the registry window of a name in ``stefast.STES``.
+
+    Parameters
+    ----------
+    name : {"identity", "relu", "clipped_relu", "hardtanh"}
+        The named STE.
+
+    Returns
+    -------
+    Surrogate
+        The window with that name's ends (``named("relu").named == "relu"``).
+    """
     lo, hi, lo_closed, hi_closed = _NAMED_WINDOWS[val.check_ste(name)]
     return window(lo, hi, closed=(lo_closed, hi_closed))
 
 
 def identity():
-    """mu'(x) = 1 (the paper's identity STE)."""
+    """Return the window mu'(x) = 1 (the paper's identity STE).
+
+    Returns
+    -------
+    Surrogate
+        ``named("identity")``.
+    """
     return named("identity")
 
 
 def relu():
-    """mu'(x) = 1[x > 0] (the paper's ReLU STE)."""
+    """Return the window mu'(x) = 1[x > 0] (the paper's ReLU STE).
+
+    Returns
+    -------
+    Surrogate
+        ``named("relu")``.
+    """
     return named("relu")
 
 
 def clipped_relu():
-    """mu'(x) = 1[0 < x < 1] (the paper's clipped ReLU STE)."""
+    """Return the window mu'(x) = 1[0 < x < 1] (the paper's clipped ReLU STE).
+
+    Returns
+    -------
+    Surrogate
+        ``named("clipped_relu")``.
+    """
     return named("clipped_relu")
 
 
 def hardtanh():
-    """mu'(x) = 1[-1 <= x <= 1]."""
+    """Return the window mu'(x) = 1[-1 <= x <= 1].
+
+    Returns
+    -------
+    Surrogate
+        ``named("hardtanh")``.
+    """
     return named("hardtanh")
 
 
 def ste_sign(clip_value=1.0, scale=1.0):
-    """Larq's ``ste_sign``: mu'(x) = scale on |x| <= clip_value (ends included).
+    """Return Larq's ``ste_sign``: mu'(x) = scale on ``|x| <= clip_value`` (ends included).
 
     A surrogate for sign (step 2); ``scale=0.5`` matches sigma's step of 1.
     ``ste_sign(1.0)`` is the hardtanh window.
+
+    Parameters
+    ----------
+    clip_value : float
+        Half-width of the window, > 0.
+    scale : float
+        The height, > 0.
+
+    Returns
+    -------
+    Surrogate
+        The immutable registry object (``derivative``, ``name``, ``params``,
+        ``breakpoints``, ``integral``).
     """
     clip = val.check_positive_float(clip_value, "clip_value")
     scale = val.check_positive_float(scale, "scale")
@@ -318,10 +417,23 @@ def ste_sign(clip_value=1.0, scale=1.0):
 
 
 def ste_heaviside(clip_value=1.0, scale=1.0):
-    """Larq's ``ste_heaviside``: mu'(x) = scale on |x| <= clip_value (ends included).
+    """Return Larq's ``ste_heaviside``: mu'(x) = scale on ``|x| <= clip_value`` (ends included).
 
     Larq uses it for the 0/1 step, sigma itself; its derivative is the same
     window as ``ste_sign``'s, which integrates to 2 clip_value.
+
+    Parameters
+    ----------
+    clip_value : float
+        Half-width of the window, > 0.
+    scale : float
+        The height, > 0.
+
+    Returns
+    -------
+    Surrogate
+        The immutable registry object (``derivative``, ``name``, ``params``,
+        ``breakpoints``, ``integral``).
     """
     clip = val.check_positive_float(clip_value, "clip_value")
     scale = val.check_positive_float(scale, "scale")
@@ -347,7 +459,7 @@ def _piecewise(name, params, breakpoints, coefficients):
 
 
 def piecewise_polynomial(breakpoints, coefficients):
-    """mu'(x) = sum_k coefficients[i][k] x**k on [breakpoints[i], breakpoints[i+1]).
+    """Return mu'(x) = sum_k coefficients[i][k] x**k on [breakpoints[i], breakpoints[i+1]).
 
     Parameters
     ----------
@@ -357,6 +469,13 @@ def piecewise_polynomial(breakpoints, coefficients):
     coefficients : K sequences of floats
         Ascending powers of x (global x, not x - b_i); rows may differ in length.
 
+    Returns
+    -------
+    Surrogate
+        The piecewise polynomial (``.pieces`` holds it, rows padded to one degree).
+
+    Notes
+    -----
     The expected coarse gradient has a closed form (Gaussian moments over the
     pieces, with Owen's T for the odd-degree terms of c1); the C kernels
     evaluate it by Horner in double. Which side of a breakpoint holds the
@@ -375,9 +494,20 @@ def piecewise_polynomial(breakpoints, coefficients):
 
 
 def approx_sign(scale=1.0):
-    """Larq's ``approx_sign`` (Bi-Real Net): mu'(x) = scale (2 - 2|x|) on |x| <= 1.
+    """Return Larq's ``approx_sign`` (Bi-Real Net): mu'(x) = ``scale (2 - 2|x|)`` on ``|x| <= 1``.
 
-    A surrogate for sign (integral 2); ``scale=0.5`` gives 1 - |x| for sigma.
+    A surrogate for sign (integral 2); ``scale=0.5`` gives ``1 - |x|`` for sigma.
+
+    Parameters
+    ----------
+    scale : float
+        Factor on Larq's derivative, > 0.
+
+    Returns
+    -------
+    Surrogate
+        The immutable registry object (``derivative``, ``name``, ``params``,
+        ``breakpoints``, ``integral``).
     """
     scale = val.check_positive_float(scale, "scale")
     two = 2.0 * scale
@@ -390,13 +520,25 @@ def _smooth_breakpoints(rate):
 
 
 def swish_sign(beta=5.0, scale=1.0):
-    """Larq's ``swish_sign`` (BNN+'s SignSwish), beta = 5 by default:
+    """Return Larq's ``swish_sign`` (BNN+'s SignSwish).
 
-        mu'(x) = scale beta (2 - beta x tanh(beta x / 2)) / (1 + cosh(beta x)),
-
+    mu'(x) = scale beta (2 - beta x tanh(beta x / 2)) / (1 + cosh(beta x)),
     the derivative of 2 sigmoid(beta x)(1 + beta x (1 - sigmoid(beta x))) - 1,
     a surrogate for sign (integral 2; ``scale=0.5`` for sigma). It is
-    negative for |beta x| beyond about 2.4.
+    negative for ``|beta x|`` beyond about 2.4.
+
+    Parameters
+    ----------
+    beta : float
+        Sharpness, > 0 (Larq's default 5).
+    scale : float
+        Factor on Larq's derivative, > 0.
+
+    Returns
+    -------
+    Surrogate
+        The immutable registry object (``derivative``, ``name``, ``params``,
+        ``breakpoints``, ``integral``).
     """
     beta = val.check_positive_float(beta, "beta")
     scale = val.check_positive_float(scale, "scale")
@@ -405,10 +547,26 @@ def swish_sign(beta=5.0, scale=1.0):
 
 
 def tanh(beta=1.0, scale=1.0, offset=0.0):
-    """mu'(x) = scale beta (1 - tanh(beta x)^2) + offset, the derivative of scale tanh(beta x) + offset x.
+    """Return mu'(x) = scale beta (1 - tanh(beta x)^2) + offset.
 
-    scale tanh has a step of 2 scale: ``scale=0.5`` matches sigma. OneBit's
-    1.001 - tanh(x)^2 is ``tanh(1.0, 1.0, 0.001)``.
+    The derivative of scale tanh(beta x) + offset x; scale tanh has a step of
+    2 scale, so ``scale=0.5`` matches sigma. OneBit's 1.001 - tanh(x)^2 is
+    ``tanh(1.0, 1.0, 0.001)``.
+
+    Parameters
+    ----------
+    beta : float
+        Sharpness, > 0.
+    scale : float
+        Factor, > 0.
+    offset : float
+        Constant added everywhere, >= 0.
+
+    Returns
+    -------
+    Surrogate
+        The immutable registry object (``derivative``, ``name``, ``params``,
+        ``breakpoints``, ``integral``).
     """
     beta = val.check_positive_float(beta, "beta")
     scale = val.check_positive_float(scale, "scale")
@@ -420,7 +578,24 @@ def tanh(beta=1.0, scale=1.0, offset=0.0):
 
 
 def sigmoid(beta=1.0, scale=1.0):
-    """mu'(x) = scale beta s (1 - s) with s = 1 / (1 + exp(-beta x)): a surrogate for sigma (integral scale)."""
+    """Return mu'(x) = scale beta s (1 - s) with s = 1 / (1 + exp(-beta x)).
+
+    The derivative of scale sigmoid(beta x), a surrogate for sigma (integral
+    scale).
+
+    Parameters
+    ----------
+    beta : float
+        Sharpness, > 0.
+    scale : float
+        Factor, > 0.
+
+    Returns
+    -------
+    Surrogate
+        The immutable registry object (``derivative``, ``name``, ``params``,
+        ``breakpoints``, ``integral``).
+    """
     beta = val.check_positive_float(beta, "beta")
     scale = val.check_positive_float(scale, "scale")
     return Surrogate("sigmoid", (("beta", beta), ("scale", scale)), "logistic",
@@ -434,7 +609,14 @@ def c_argument(ste):
 
 
 def registry():
-    """Every family at its default parameters, by name (the STE zoo)."""
+    """Return every family at its default parameters, by name (the STE zoo).
+
+    Returns
+    -------
+    dict of str to Surrogate
+        The four named windows, ste_sign, ste_heaviside, approx_sign,
+        swish_sign, tanh and sigmoid.
+    """
     return {
         "identity": identity(), "relu": relu(), "clipped_relu": clipped_relu(),
         "hardtanh": hardtanh(), "ste_sign": ste_sign(), "ste_heaviside": ste_heaviside(),

@@ -183,6 +183,8 @@ def run_zoo(out, *, m=5, n=4, seed=0, quick=False):
         "",
         "![cosines](zoo_cosines.png)",
         "",
+        *(["![cosines with the sweeps](zoo_cosines_sweep.png)", ""]
+          if "cosines_sweep" in paths else []),
         f"Computed in {elapsed:.0f} s.",
     ]
     Path(paths["report"]).write_text("\n".join(text) + "\n")
