@@ -30,7 +30,7 @@ def _problem(R, dtype):
 
 @pytest.mark.quick
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_ensemble_vs_peers(interleave, dtype):
+def test_ensemble_vs_peers(interleave, c_read, dtype):
     R = 8
     v0, w0, v_star, w_star, Z = _problem(R, dtype)
     kw = dict(ste="relu", lr=LR, steps=STEPS, Z=Z, threads=1)
@@ -42,6 +42,11 @@ def test_ensemble_vs_peers(interleave, dtype):
                                    for r in range(R) for _ in range(STEPS + 1)],
         "numpy loop": lambda: ref.descent_ensemble(v0, w0, v_star, w_star, **kw),
     }
+    if c_read is not None:
+        # one pass over each run's training set per step: the floor for any
+        # implementation that reads Z once per step (it is larger than L2)
+        fns["read Z once per step"] = lambda: [c_read(Z[r]) for r in range(R)
+                                               for _ in range(STEPS + 1)]
     if dtype == np.float64:
         try:
             jax = _peers.jax_or_skip()
