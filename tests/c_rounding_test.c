@@ -5,7 +5,9 @@
  * length), with a 64-bit FNV-1a digest of the per-sample
  * stefast_loss_and_grads_{d,f} and stefast_forward_{d,f} outputs for the same
  * batches; standard normals of both dtypes (ziggurat slow paths and partial
- * chunks included); Monte Carlo means of every method. tests/test_c_api.py
+ * chunks included); Monte Carlo means of every method; descent ensembles on
+ * drawn training sets (full batch, shuffled mini-batches with label noise,
+ * online). tests/test_c_api.py
  * builds it for baseline x86-64, for AVX2, with runtime dispatch, with every
  * C compiler it finds and for aarch64 (run under qemu), and checks that all
  * outputs are identical and match a stored SHA-256. The batch sums are also
@@ -136,6 +138,48 @@ int main(void)
                 for (int64_t k = 0; k < p; k++) printf("%a %a ", mean[k], m2[k]);
             }
             printf("\n");
+        }
+    }
+    /* descent ensembles, m = 5, n = 37: 3 runs on sets drawn from their
+     * streams (full batch with teacher labels; mini-batches of 16 over
+     * shuffled epochs with label noise; online batches of 8), every iterate
+     * of every run as hex floats */
+    {
+        const int64_t R = 3, m = 5, n = 37, steps = 25;
+        static double v0[3 * 5], w0[3 * 37], vs[5], ws[37], v[3 * 5], w[3 * 37];
+        static float v0f[3 * 5], w0f[3 * 37], vsf[5], wsf[37], vf[3 * 5], wf[3 * 37];
+        for (int64_t k = 0; k < R * m; k++) v0f[k] = (float)(v0[k] = pseudo(&state));
+        for (int64_t k = 0; k < R * n; k++) w0f[k] = (float)(w0[k] = pseudo(&state));
+        for (int64_t k = 0; k < m; k++) vsf[k] = (float)(vs[k] = pseudo(&state));
+        for (int64_t k = 0; k < n; k++) wsf[k] = (float)(ws[k] = pseudo(&state));
+        /* {N, batch_size, label_noise} */
+        static const struct { int64_t N, batch; double noise; } modes[] = {
+            {40, 0, 0.0}, {40, 16, 0.1}, {0, 8, 0.0}};
+        for (size_t mode = 0; mode < sizeof modes / sizeof modes[0]; mode++) {
+            stefast_descent_options opt = {0};
+            opt.lr = 0.05;
+            opt.steps = steps;
+            opt.batch_size = modes[mode].batch;
+            opt.label_noise = modes[mode].noise;
+            opt.ste = STEFAST_STE_RELU;
+            opt.key[0] = key[0];
+            opt.key[1] = key[1];
+            int64_t taken[3];
+            double final[3];
+            for (int dbl = 1; dbl >= 0; dbl--) {
+                const int status = dbl
+                    ? stefast_descent_ensemble_d(v0, w0, vs, ws, 0, NULL, NULL, R,
+                                                 modes[mode].N, m, n, 11, &opt, v, w, taken,
+                                                 final, NULL, NULL, NULL, 0, 2)
+                    : stefast_descent_ensemble_f(v0f, w0f, vsf, wsf, 0, NULL, NULL, R,
+                                                 modes[mode].N, m, n, 11, &opt, vf, wf, taken,
+                                                 final, NULL, NULL, NULL, 0, 2);
+                if (status != STEFAST_OK) return 1;
+                for (int64_t r = 0; r < R; r++) printf("%lld %a ", (long long)taken[r], final[r]);
+                for (int64_t k = 0; k < R * m; k++) printf("%a ", dbl ? v[k] : (double)vf[k]);
+                for (int64_t k = 0; k < R * n; k++) printf("%a ", dbl ? w[k] : (double)wf[k]);
+                printf("\n");
+            }
         }
     }
     return 0;
