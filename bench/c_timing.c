@@ -1,11 +1,14 @@
 /*
- * c_timing.c -- times stefast_loss_and_grads_sum_{d,f} from plain C, so the
- * same kernel source can be compared across compiler flags (the default
- * dispatching build vs -march=native) in one benchmark run. Built and run by
+ * c_timing.c -- times a kernel from plain C, so the same kernel source can be
+ * compared across compilers and flags (GCC vs Clang, the default dispatching
+ * build vs -march=native) in one benchmark run. Built and run by
  * bench/test_bench_core.py; not part of the library.
  *
- * usage: c_timing m n megabytes dtype(d|f) repeats
- * prints: best ns per element of Z over the repeats, single thread
+ * usage: c_timing kernel m n megabytes dtype(d|f) repeats
+ *   kernel: loss (stefast_loss_and_grads_sum over a Z of `megabytes`),
+ *           normals (stefast_normals, as many values as that Z holds),
+ *           mc (stefast_mc_accumulate, method full, as many samples)
+ * prints: best ns per element of Z (per normal) over the repeats, one thread
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -33,13 +36,14 @@ static double pseudo(uint64_t *state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s m n megabytes d|f repeats\n", argv[0]);
+    if (argc != 7) {
+        fprintf(stderr, "usage: %s loss|normals|mc m n megabytes d|f repeats\n", argv[0]);
         return 2;
     }
-    const int64_t m = atoll(argv[1]), n = atoll(argv[2]);
-    const double mb = atof(argv[3]);
-    const int dbl = argv[4][0] == 'd', repeats = atoi(argv[5]);
+    const char kernel = argv[1][0];
+    const int64_t m = atoll(argv[2]), n = atoll(argv[3]);
+    const double mb = atof(argv[4]);
+    const int dbl = argv[5][0] == 'd', repeats = atoi(argv[6]);
     const size_t elem = dbl ? sizeof(double) : sizeof(float);
     const int64_t B = (int64_t)(mb * 1e6 / (double)(m * n * elem)) + 1;
     const int64_t len = B * m * n;
@@ -51,7 +55,7 @@ int main(int argc, char **argv)
 #ifdef MADV_HUGEPAGE
     if (Z != NULL) madvise(Z, (size_t)len * elem, MADV_HUGEPAGE);
 #endif
-    double vec[4][4096], sums[1 + 2 * 4096];
+    double vec[4][4096], sums[2 * (1 + 2 * 4096)];
     float vecf[4][4096];
     if (Z == NULL || m > 4096 || n > 4096) return 1;
     uint64_t state = 42;
@@ -61,14 +65,31 @@ int main(int argc, char **argv)
     }
     for (int a = 0; a < 4; a++)
         for (int k = 0; k < 4096; k++) vecf[a][k] = (float)(vec[a][k] = pseudo(&state));
+    const uint64_t key[2] = {1, 2};
     double best = 1e300;
     for (int rep = 0; rep < repeats; rep++) {
         double t0 = now();
-        int status = dbl
-            ? stefast_loss_and_grads_sum_d(Z, vec[0], vec[1], vec[2], vec[3], B, m, n,
-                                           STEFAST_STE_RELU, sums, sums + 1, sums + 1 + m, 1)
-            : stefast_loss_and_grads_sum_f(Z, vecf[0], vecf[1], vecf[2], vecf[3], B, m, n,
-                                           STEFAST_STE_RELU, sums, sums + 1, sums + 1 + m, 1);
+        int status;
+        if (kernel == 'n') {
+            status = dbl ? stefast_normals_d(key, 0, 1, len, Z, 1)
+                         : stefast_normals_f(key, 0, 1, len, Z, 1);
+        } else if (kernel == 'm') {
+            int64_t count = 0; /* means, then sums of squares: 1 + m + n each */
+            status = dbl ? stefast_mc_accumulate_d(vec[0], vec[1], vec[2], vec[3], NULL, NULL,
+                                                   NULL, 0, m, n, STEFAST_STE_RELU,
+                                                   STEFAST_MC_FULL, key, 0, B, 256, &count,
+                                                   sums, sums + 1 + 2 * 4096, 1)
+                         : stefast_mc_accumulate_f(vecf[0], vecf[1], vecf[2], vecf[3], NULL,
+                                                   NULL, NULL, 0, m, n, STEFAST_STE_RELU,
+                                                   STEFAST_MC_FULL, key, 0, B, 256, &count,
+                                                   sums, sums + 1 + 2 * 4096, 1);
+        } else {
+            status = dbl
+                ? stefast_loss_and_grads_sum_d(Z, vec[0], vec[1], vec[2], vec[3], B, m, n,
+                                               STEFAST_STE_RELU, sums, sums + 1, sums + 1 + m, 1)
+                : stefast_loss_and_grads_sum_f(Z, vecf[0], vecf[1], vecf[2], vecf[3], B, m, n,
+                                               STEFAST_STE_RELU, sums, sums + 1, sums + 1 + m, 1);
+        }
         double t = now() - t0;
         if (status != STEFAST_OK) return 1;
         if (t < best) best = t;

@@ -191,22 +191,43 @@ def test_loss_and_grads(benchmark, report, impl, shape, dtype):
 
 @pytest.fixture(scope="module")
 def c_timing_builds(tmp_path_factory):
-    """bench/c_timing.c built twice from the same kernel sources: the default
-    flags of setup.py (runtime dispatch) and -march=native without dispatch."""
+    """bench/c_timing.c built from the same kernel sources with the default
+    flags of setup.py (runtime dispatch) by the default compiler ("default")
+    and by clang when it is installed ("clang"), and with -march=native
+    without dispatch ("native")."""
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     cc = shutil.which(cc) or shutil.which("cc")
     if cc is None or not (ROOT / "src_c").is_dir():
         pytest.skip("needs a C compiler and the source tree")
     out = tmp_path_factory.mktemp("c_timing")
     kernels = [str(p) for p in sorted((ROOT / "src_c").glob("*.c"))]
+    variants = [("default", cc, []), ("native", cc, ["-march=native", "-DSTEFAST_NO_DISPATCH"])]
+    if shutil.which("clang"):
+        variants.append(("clang", shutil.which("clang"), []))
     builds = {}
-    for name, extra in (("default", []), ("native", ["-march=native", "-DSTEFAST_NO_DISPATCH"])):
+    for name, compiler, extra in variants:
         exe = out / f"c_timing_{name}"
-        subprocess.run([cc, "-O3", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-Wno-psabi", *extra,
-                        f"-I{ROOT / 'src_c'}", str(ROOT / "bench" / "c_timing.c"), *kernels,
-                        "-o", str(exe), "-lm"], check=True, capture_output=True)
-        builds[name] = exe
+        made = subprocess.run([compiler, "-O3", "-ffp-contract=off", "-fno-math-errno", "-fopenmp",
+                               "-Wno-psabi", *extra, f"-I{ROOT / 'src_c'}",
+                               str(ROOT / "bench" / "c_timing.c"), *kernels, "-o", str(exe), "-lm"],
+                              capture_output=True)
+        if made.returncode == 0 or name != "clang":  # clang without libomp: no clang build
+            made.check_returncode()
+            builds[name] = exe
     return builds
+
+
+def _time_builds(builds, kernel, shape, dtype, megabytes, rounds):
+    """Best ns per element of each build of c_timing over `rounds`
+    interleaved rounds in alternating order (machines drift)."""
+    times = {name: [] for name in builds}
+    order = list(builds.items())
+    for r in range(rounds):
+        for name, exe in order if r % 2 == 0 else order[::-1]:
+            out = subprocess.run([str(exe), kernel, str(shape[0]), str(shape[1]), megabytes,
+                                  dtype, "3"], check=True, capture_output=True, text=True)
+            times[name].append(float(out.stdout))
+    return {name: float(np.min(t)) for name, t in times.items()}  # same code, best of the rounds
 
 
 @pytest.mark.parametrize("dtype", ["d", "f"], ids=["float64", "float32"])
@@ -214,17 +235,10 @@ def c_timing_builds(tmp_path_factory):
 def test_dispatch_vs_native_build(benchmark, c_timing_builds, shape, dtype):
     """The default build (runtime dispatch, runs on any x86-64) against
     -march=native, same kernel source, same run, interleaved rounds."""
-    rounds = 1 if benchmark.disabled else 9
-    megabytes = "4" if benchmark.disabled else "64"
-    times = {"default": [], "native": []}
-    builds = list(c_timing_builds.items())
-    for r in range(rounds):  # interleaved, since machines drift, in alternating order
-        for name, exe in builds if r % 2 == 0 else builds[::-1]:
-            out = subprocess.run([str(exe), str(shape[0]), str(shape[1]), megabytes, dtype, "3"],
-                                 check=True, capture_output=True, text=True)
-            times[name].append(float(out.stdout))
+    builds = {k: c_timing_builds[k] for k in ("default", "native")}
+    ns = _time_builds(builds, "loss", shape, dtype, "4" if benchmark.disabled else "64",
+                      1 if benchmark.disabled else 9)
     benchmark.group = "build: dispatch vs -march=native (ns per Z element)"
-    ns = {k: float(np.min(t)) for k, t in times.items()}  # same code, best of the rounds
     benchmark.extra_info.update(default_ns_per_element=ns["default"],
                                 native_ns_per_element=ns["native"],
                                 default_over_native=ns["default"] / ns["native"])
@@ -234,3 +248,29 @@ def test_dispatch_vs_native_build(benchmark, c_timing_builds, shape, dtype):
                      f" (C, 1 thread): dispatch build {ns['default']:.3f} ns/element, "
                      f"-march=native {ns['native']:.3f} ns/element, "
                      f"ratio {ns['default'] / ns['native']:.3f}")
+
+
+@pytest.mark.parametrize("dtype", ["d", "f"], ids=["float64", "float32"])
+@pytest.mark.parametrize("shape", [(8, 16), (32, 64)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("kernel", ["loss", "normals", "mc"])
+def test_gcc_vs_clang_build(benchmark, c_timing_builds, kernel, shape, dtype):
+    """The same kernel source built by the default compiler (GCC) and by
+    clang, both with runtime dispatch, timed in one run, interleaved:
+    loss_and_grads' batch sums, the Gaussian generator and full Monte Carlo."""
+    if "clang" not in c_timing_builds:
+        pytest.skip("clang (with OpenMP) not installed")
+    if kernel == "normals" and shape != (32, 64):
+        pytest.skip("the generator's cost does not depend on the shape")
+    builds = {k: c_timing_builds[k] for k in ("default", "clang")}
+    ns = _time_builds(builds, kernel, shape, dtype, "2" if benchmark.disabled else "32",
+                      1 if benchmark.disabled else 7)
+    benchmark.group = "build: GCC vs Clang (ns per Z element or normal)"
+    benchmark.extra_info.update(gcc_ns_per_element=ns["default"], clang_ns_per_element=ns["clang"],
+                                clang_over_gcc=ns["clang"] / ns["default"])
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    if not benchmark.disabled:
+        what = {"loss": f"loss_and_grads {shape[0]}x{shape[1]}", "normals": "normals",
+                "mc": f"monte_carlo full {shape[0]}x{shape[1]}"}[kernel]
+        NOTES.append(f"{what} {'float64' if dtype == 'd' else 'float32'} (C, 1 thread): "
+                     f"GCC {ns['default']:.3f} ns, Clang {ns['clang']:.3f} ns, "
+                     f"Clang/GCC {ns['clang'] / ns['default']:.3f}")
