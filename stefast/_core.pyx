@@ -76,14 +76,16 @@ cdef int check_status(int status) except -1:
 # (the caller then makes the contiguous copies the general path makes).
 
 cdef int elementwise_buffer(object a, Py_buffer *view, int flags) except -1:
-    """1 with view filled (C-contiguous, native "d" or "f"), 0 if a is not such a buffer."""
+    """1 with view filled (C-contiguous, native "d" or "f", aligned for it),
+    0 if a is not such a buffer."""
     cdef const char *fmt
     try:
         PyObject_GetBuffer(a, view, flags | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
     except (BufferError, ValueError, TypeError):
         return 0
     fmt = view.format
-    if fmt == NULL or not ((fmt[0] == b"d" or fmt[0] == b"f") and fmt[1] == 0):
+    if (fmt == NULL or not ((fmt[0] == b"d" or fmt[0] == b"f") and fmt[1] == 0)
+            or <size_t>view.buf % <size_t>view.itemsize != 0):
         PyBuffer_Release(view)
         return 0
     return 1

@@ -40,16 +40,25 @@ def _asarray(x, name):
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _aligned(a):
+    """a, or a copy of it if its data are not aligned for its dtype: C may
+    read a double only at a multiple of 8 bytes (a view of a byte buffer at
+    an odd offset is not), even where the CPU itself does not mind."""
+    return a if a.flags.aligned else a.copy()
+
+
 def as_float_array(x, name):
-    """x as a float32/float64 array (float32 stays, other reals become float64)."""
+    """x as an aligned float32/float64 array (float32 stays, other reals
+    become float64)."""
     if type(x) is np.ndarray and x.dtype in _FLOATS:
-        return x  # the common case, without the promotion machinery
+        return _aligned(x)  # the common case, without the promotion machinery
     a = _asarray(x, name)
-    return a.astype(result_dtype((a, name)), copy=False)
+    return _aligned(a.astype(result_dtype((a, name)), copy=False))
 
 
 def as_float_arrays(*named):
-    """Several inputs converted to one common float dtype (NumPy promotion)."""
+    """Several inputs converted to aligned arrays of one common float dtype
+    (NumPy promotion)."""
     # The common case first: arrays that all hold NumPy's own float64 or
     # float32 descriptor, returned as they are. Plain loops, no promotion
     # machinery: a kernel call made right after a pass over a large Z finds
@@ -60,14 +69,14 @@ def as_float_arrays(*named):
     if dt is _FLOATS[0] or dt is _FLOATS[1]:
         arrays = []
         for _, x in named:
-            if type(x) is not np.ndarray or x.dtype is not dt:
+            if type(x) is not np.ndarray or x.dtype is not dt or not x.flags.aligned:
                 break
             arrays.append(x)
         else:
             return tuple(arrays)
     arrays = [(_asarray(x, name), name) for name, x in named]
     dt = result_dtype(*arrays)
-    return tuple(a.astype(dt, copy=False) for a, _ in arrays)
+    return tuple(_aligned(a.astype(dt, copy=False)) for a, _ in arrays)
 
 
 def check_same_shape(a, a_name, b, b_name):
@@ -224,16 +233,17 @@ def _same_view(a, b):
 def output_buffer(out, shape, dtype, inputs=(), name="out"):
     """(buffer, out): a C-contiguous array to write a result into, and out checked.
 
-    The buffer is out itself when out is C-contiguous and either shares no
-    memory with the arrays the kernel reads or is exactly one of them (an
-    elementwise kernel reads each element before it writes it). Otherwise
-    (out is None, strided, or overlapping an input at an offset) it is a new
-    array, which ``finish`` copies into out, as NumPy's ufuncs do.
+    The buffer is out itself when out is C-contiguous, aligned, and either
+    shares no memory with the arrays the kernel reads or is exactly one of
+    them (an elementwise kernel reads each element before it writes it).
+    Otherwise (out is None, strided, misaligned, or overlapping an input at
+    an offset) it is a new array, which ``finish`` copies into out, as
+    NumPy's ufuncs do.
     """
     if out is None:
         return np.empty(shape, dtype=dtype), None
     check_out(out, shape, dtype, name)
-    if out.flags.c_contiguous and all(
+    if out.flags.c_contiguous and out.flags.aligned and all(
             _same_view(out, a) or not np.may_share_memory(out, a) for a in inputs):
         return out, out
     return np.empty(shape, dtype=dtype), out

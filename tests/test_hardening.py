@@ -11,6 +11,7 @@ import pytest
 import stefast
 import stefast.reference as ref
 from stefast import montecarlo as mcmod
+from util import misaligned
 
 V, VS = np.array([1.0, -0.5, 2.0]), np.array([0.5, 1.0, 1.5])
 
@@ -392,3 +393,73 @@ def test_many_level_error_agrees_with_the_cell_by_cell_sum(bits, rounding, top):
     d_fast = qz._mse_many_levels_derivative(alpha, bits, rounding)
     assert d_fast == pytest.approx(d_exact, rel=1e-7)
     assert qz.quantization_mse(alpha, bits, rounding) == fast
+
+
+# ---- arrays misaligned for their element type ------------------------------
+# A view of a byte buffer at an odd offset holds doubles C may not read as
+# doubles (undefined behaviour, caught by the sanitizer job in CI): every
+# entry copies such arrays first, and writes into such an out= by way of an
+# aligned buffer. Results equal those of the aligned arrays; nothing changes.
+
+
+def _misaligned_args(dtype):
+    rng = np.random.default_rng(19)
+    Z = rng.standard_normal((5, 3, 7)).astype(dtype)
+    vecs = [rng.standard_normal(k).astype(dtype) for k in (3, 7, 3, 7)]
+    return (Z, *vecs), tuple(misaligned(a) for a in (Z, *vecs))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_misaligned_inputs_are_copied_before_c(dtype):
+    from stefast import _validation as val
+
+    aligned, odd = _misaligned_args(dtype)
+    assert not any(a.flags.aligned for a in odd)
+    saved = [a.copy() for a in odd]
+    assert val.as_float_array(odd[0], "Z").flags.aligned
+    assert all(a.flags.aligned for a in val.as_float_arrays(*[("a", a) for a in odd]))
+    for name in ("binarize", "sign"):
+        assert getattr(stefast._core, name)(odd[1], np.empty_like(odd[1])) is False
+        np.testing.assert_array_equal(getattr(stefast, name)(odd[1]),
+                                      getattr(stefast, name)(aligned[1]))
+    np.testing.assert_array_equal(stefast.ste_grad(odd[1], odd[3], "hardtanh"),
+                                  stefast.ste_grad(aligned[1], aligned[3], "hardtanh"))
+    np.testing.assert_array_equal(stefast.forward(*odd[:3]), stefast.forward(*aligned[:3]))
+    for reduce in ("none", "sum"):
+        got = stefast.loss_and_grads(*odd, reduce=reduce)
+        want = stefast.loss_and_grads(*aligned, reduce=reduce)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(stefast.quantized_relu(odd[1], 2, 0.5),
+                                  stefast.quantized_relu(aligned[1], 2, 0.5))
+    got = stefast.quantized_relu_grad(odd[1], odd[3], 2, 0.5)
+    want = stefast.quantized_relu_grad(aligned[1], aligned[3], 2, 0.5)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    mc = [stefast.monte_carlo(*(a.astype(np.float64) if a.dtype != dtype else a
+                                for a in args[1:]), n_samples=64, rng=1, dtype=dtype)
+          for args in (odd, aligned)]
+    np.testing.assert_array_equal(mc[0].grad_w, mc[1].grad_w)
+    v0, w0 = (np.stack([a, a]) for a in aligned[1:3])
+    ens = [stefast.descent_ensemble(*(misaligned(a) if odd_ else a
+                                      for a in (v0, w0, aligned[3], aligned[4])),
+                                    ste="relu", lr=0.1, steps=3, n_train=4, rng=2)
+           for odd_ in (True, False)]
+    np.testing.assert_array_equal(ens[0].w, ens[1].w)
+    for a, b in zip(odd, saved):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_misaligned_out_is_written_through_an_aligned_buffer(dtype):
+    x = np.linspace(-2, 2, 9).astype(dtype)
+    for fn in (stefast.binarize, stefast.sign):
+        out = misaligned(np.zeros_like(x))
+        assert fn(x, out=out) is out
+        np.testing.assert_array_equal(out, fn(x))
+    out = misaligned(np.zeros_like(x))
+    stefast.ste_grad(x, x, out=out)
+    np.testing.assert_array_equal(out, stefast.ste_grad(x, x))
+    out = misaligned(np.zeros_like(x))
+    stefast.quantized_relu(x, 2, 0.5, out=out)
+    np.testing.assert_array_equal(out, stefast.quantized_relu(x, 2, 0.5))

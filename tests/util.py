@@ -19,6 +19,18 @@ def layouts(a):
     if a.ndim >= 2:
         t = np.ascontiguousarray(np.swapaxes(a, -1, -2))
         yield "transposed-view", np.swapaxes(t, -1, -2)
+    yield "misaligned", misaligned(a)
+
+
+def misaligned(a):
+    """A C-contiguous copy of a whose data start one byte past an aligned
+    address (a view of a byte buffer, as from a file or a socket)."""
+    a = np.asarray(a)
+    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = raw[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert a.size == 0 or a.dtype.alignment == 1 or not out.flags.aligned
+    return out
 
 
 def elementwise_inputs(rng):
