@@ -54,6 +54,9 @@ print(json.dumps(sorted(offsets)))
 @pytest.mark.skipif(shutil.which("valgrind") is None
                     and not os.environ.get("STEFAST_REQUIRE_VALGRIND"), reason="needs valgrind")
 @pytest.mark.skipif(sys.platform != "linux", reason="valgrind on Linux")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="valgrind cannot run a process with AddressSanitizer loaded; "
+                           "the sanitizer job checks these reads with ASan instead")
 def test_kernels_read_nothing_outside_z(tmp_path):
     log = tmp_path / "memcheck.xml"
     env = {**os.environ, "PYTHONMALLOC": "malloc"}  # every array its own malloc block
