@@ -176,6 +176,12 @@ static int FN(forward_)(const T *Z, const T *v, const T *w, int64_t B, int64_t m
     const int64_t chunk = stefast_chunk_size(B);
     const int64_t nchunks = (B + chunk - 1) / chunk;
     const int64_t prefetch = FN(prefetch_bytes_for_)(B * m * n * (int64_t)sizeof(T));
+    /* one thread: no parallel region, whose start and end cost more than a
+     * small batch (a single sample) */
+    if (threads == 1) {
+        FN(chunk_forward_)(Z, v, w, 0, B, m, n, prefetch, y);
+        return STEFAST_OK;
+    }
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t c = 0; c < nchunks; c++) {
         const int64_t b0 = c * chunk, b1 = b0 + chunk < B ? b0 + chunk : B;
@@ -195,6 +201,16 @@ static int FN(loss_and_grads_)(const T *Z, const T *v, const T *w, const T *v_st
     const int64_t nchunks = (B + chunk - 1) / chunk;
     FN(lines_) lines;
     const FN(lines_) *L = FN(lines_for_)(&lines, Z, n);
+    /* one thread: no parallel region (see forward_); per-sample outputs do
+     * not depend on the chunking */
+    if (threads == 1) {
+        FN(work_) k;
+        void *block = FN(work_init_)(&k, v, w, v_star, w_star, m, n, ste, sur, L, Z, B);
+        if (block == NULL) return STEFAST_ENOMEM;
+        FN(chunk_per_sample_)(Z, &k, 0, B, loss, grad_v, grad_w);
+        free(block);
+        return STEFAST_OK;
+    }
 #pragma omp parallel num_threads(threads)
     {
         FN(work_) k;
@@ -230,21 +246,35 @@ static int FN(loss_and_grads_sum_)(const T *Z, const T *v, const T *w, const T *
     if (partial == NULL) return STEFAST_ENOMEM;
     FN(lines_) lines;
     const FN(lines_) *L = FN(lines_for_)(&lines, Z, n);
-#pragma omp parallel num_threads(threads)
-    {
+    if (threads == 1) { /* the same chunks, in order, without a parallel region */
         FN(work_) k;
         void *block = FN(work_init_)(&k, v, w, v_star, w_star, m, n, ste, sur, L, Z, B);
         if (block == NULL) {
-#pragma omp atomic write
-            status = STEFAST_ENOMEM;
+            free(partial);
+            return STEFAST_ENOMEM;
         }
-#pragma omp for schedule(dynamic, 1)
         for (int64_t c = 0; c < nchunks; c++) {
             const int64_t b0 = c * chunk, b1 = b0 + chunk < B ? b0 + chunk : B;
-            if (block != NULL)
-                FN(chunk_sum_)(Z, &k, b0, b1, partial + c * width);
+            FN(chunk_sum_)(Z, &k, b0, b1, partial + c * width);
         }
         free(block);
+    } else {
+#pragma omp parallel num_threads(threads)
+        {
+            FN(work_) k;
+            void *block = FN(work_init_)(&k, v, w, v_star, w_star, m, n, ste, sur, L, Z, B);
+            if (block == NULL) {
+#pragma omp atomic write
+                status = STEFAST_ENOMEM;
+            }
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t c = 0; c < nchunks; c++) {
+                const int64_t b0 = c * chunk, b1 = b0 + chunk < B ? b0 + chunk : B;
+                if (block != NULL)
+                    FN(chunk_sum_)(Z, &k, b0, b1, partial + c * width);
+            }
+            free(block);
+        }
     }
     /* combine in chunk order: the thread count cannot change the rounding */
     *loss_sum = 0;

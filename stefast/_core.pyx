@@ -10,6 +10,9 @@ dtype (float -> `_f` kernel, double -> `_d` kernel) and releases the GIL.
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE,
                              PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcpy
+
+import numpy as np
 
 from stefast._core cimport *
 
@@ -196,89 +199,302 @@ def ste_grad(object x,      # IN
     return True
 
 
-def forward(const floating[::1] Z,   # IN  (B*m*n)
-            const floating[::1] v,   # IN  (m)
-            const floating[::1] w,   # IN  (n)
-            floating[::1] y,         # OUT (B)
+# The model kernels take their buffers the same way, for the same reason: on
+# one small sample, six typed memoryviews cost several times the kernel.
+# stefast.kernels has validated and flattened every argument already, so a
+# buffer that is not what the kernel needs is a bug here, not a user error.
+
+cdef int model_buffers(tuple arrays, Py_buffer *views, int writable_from) except -1:
+    """Fill views[k] for each of arrays (C-contiguous, aligned, all "d" or all
+    "f"; from index writable_from on, writable); on failure release what was
+    taken and raise."""
+    cdef int k, taken = 0
+    cdef int flags
+    try:
+        for k in range(len(arrays)):
+            flags = PyBUF_WRITABLE if k >= writable_from else PyBUF_SIMPLE
+            if not elementwise_buffer(arrays[k], &views[k], flags):
+                raise TypeError(f"stefast._core: argument {k} is not a C-contiguous, aligned, "
+                                "writeable where written, float32/float64 buffer")
+            taken += 1
+            if views[k].format[0] != views[0].format[0]:
+                raise TypeError(f"stefast._core: argument {k} has another dtype than Z")
+    except BaseException:
+        release_buffers(views, taken)
+        raise
+    return 0
+
+
+cdef inline void release_buffers(Py_buffer *views, int count):
+    cdef int k
+    for k in range(count):
+        PyBuffer_Release(&views[k])
+
+
+def forward(object Z,   # IN  (B*m*n)
+            object v,   # IN  (m)
+            object w,   # IN  (n)
+            object y,   # OUT (B)
             int64_t B, int64_t m, int64_t n, int threads):
+    cdef Py_buffer b[4]
     cdef int status = 0
     if B == 0:
         return
-    with nogil:
-        if floating is double:
-            status = stefast_forward_d(&Z[0], &v[0], &w[0], B, m, n, &y[0], threads)
-        else:
-            status = stefast_forward_f(&Z[0], &v[0], &w[0], B, m, n, &y[0], threads)
+    model_buffers((Z, v, w, y), b, 3)
+    try:
+        with nogil:
+            if b[0].itemsize == 8:
+                status = stefast_forward_d(<const double *>b[0].buf, <const double *>b[1].buf,
+                                           <const double *>b[2].buf, B, m, n,
+                                           <double *>b[3].buf, threads)
+            else:
+                status = stefast_forward_f(<const float *>b[0].buf, <const float *>b[1].buf,
+                                           <const float *>b[2].buf, B, m, n,
+                                           <float *>b[3].buf, threads)
+    finally:
+        release_buffers(b, 4)
     check_status(status)
 
 
-def loss_and_grads(const floating[::1] Z,        # IN  (B*m*n)
-                   const floating[::1] v,        # IN  (m)
-                   const floating[::1] w,        # IN  (n)
-                   const floating[::1] v_star,   # IN  (m)
-                   const floating[::1] w_star,   # IN  (n)
-                   floating[::1] loss,           # OUT (B)
-                   floating[::1] grad_v,         # OUT (B*m)
-                   floating[::1] grad_w,         # OUT (B*n)
+def loss_and_grads(object Z,        # IN  (B*m*n)
+                   object v,        # IN  (m)
+                   object w,        # IN  (n)
+                   object v_star,   # IN  (m)
+                   object w_star,   # IN  (n)
+                   object loss,     # OUT (B)
+                   object grad_v,   # OUT (B*m)
+                   object grad_w,   # OUT (B*n)
                    int64_t B, int64_t m, int64_t n, object ste, int threads):
+    cdef Py_buffer b[8]
     cdef int status = 0
     cdef const stefast_surrogate *sur = surrogate_of(ste)
     cdef int code = 0 if sur != NULL else ste
     if B == 0:
         return
-    with nogil:
-        if sur != NULL:
-            if floating is double:
-                status = stefast_loss_and_grads_surrogate_d(
-                    &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                    sur, &loss[0], &grad_v[0], &grad_w[0], threads)
+    model_buffers((Z, v, w, v_star, w_star, loss, grad_v, grad_w), b, 5)
+    try:
+        with nogil:
+            if b[0].itemsize == 8:
+                if sur != NULL:
+                    status = stefast_loss_and_grads_surrogate_d(
+                        <const double *>b[0].buf, <const double *>b[1].buf,
+                        <const double *>b[2].buf, <const double *>b[3].buf,
+                        <const double *>b[4].buf, B, m, n, sur, <double *>b[5].buf,
+                        <double *>b[6].buf, <double *>b[7].buf, threads)
+                else:
+                    status = stefast_loss_and_grads_d(
+                        <const double *>b[0].buf, <const double *>b[1].buf,
+                        <const double *>b[2].buf, <const double *>b[3].buf,
+                        <const double *>b[4].buf, B, m, n, <stefast_ste>code,
+                        <double *>b[5].buf, <double *>b[6].buf, <double *>b[7].buf, threads)
             else:
-                status = stefast_loss_and_grads_surrogate_f(
-                    &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                    sur, &loss[0], &grad_v[0], &grad_w[0], threads)
-        elif floating is double:
-            status = stefast_loss_and_grads_d(
-                &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                <stefast_ste>code, &loss[0], &grad_v[0], &grad_w[0], threads)
-        else:
-            status = stefast_loss_and_grads_f(
-                &Z[0], &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                <stefast_ste>code, &loss[0], &grad_v[0], &grad_w[0], threads)
+                if sur != NULL:
+                    status = stefast_loss_and_grads_surrogate_f(
+                        <const float *>b[0].buf, <const float *>b[1].buf,
+                        <const float *>b[2].buf, <const float *>b[3].buf,
+                        <const float *>b[4].buf, B, m, n, sur, <float *>b[5].buf,
+                        <float *>b[6].buf, <float *>b[7].buf, threads)
+                else:
+                    status = stefast_loss_and_grads_f(
+                        <const float *>b[0].buf, <const float *>b[1].buf,
+                        <const float *>b[2].buf, <const float *>b[3].buf,
+                        <const float *>b[4].buf, B, m, n, <stefast_ste>code,
+                        <float *>b[5].buf, <float *>b[6].buf, <float *>b[7].buf, threads)
+    finally:
+        release_buffers(b, 8)
     check_status(status)
 
 
-def loss_and_grads_sum(const floating[::1] Z,        # IN  (B*m*n)
-                       const floating[::1] v,        # IN  (m)
-                       const floating[::1] w,        # IN  (n)
-                       const floating[::1] v_star,   # IN  (m)
-                       const floating[::1] w_star,   # IN  (n)
-                       double[::1] sums,             # OUT (1 + m + n): loss, grad_v, grad_w
+def loss_and_grads_sum(object Z,        # IN  (B*m*n), may be empty
+                       object v,        # IN  (m)
+                       object w,        # IN  (n)
+                       object v_star,   # IN  (m)
+                       object w_star,   # IN  (n)
+                       double[::1] sums,   # OUT (1 + m + n): loss, grad_v, grad_w
                        int64_t B, int64_t m, int64_t n, object ste, int threads):
+    cdef Py_buffer b[5]
     cdef int status = 0
-    cdef const floating *Zp = NULL
+    cdef const void *Zp
+    cdef double *out = &sums[0]
     cdef const stefast_surrogate *sur = surrogate_of(ste)
     cdef int code = 0 if sur != NULL else ste
-    if B > 0:
-        Zp = &Z[0]
-    with nogil:
-        if sur != NULL:
-            if floating is double:
-                status = stefast_loss_and_grads_sum_surrogate_d(
-                    Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                    sur, &sums[0], &sums[1], &sums[1 + m], threads)
+    model_buffers((Z, v, w, v_star, w_star), b, 5)
+    Zp = b[0].buf if B > 0 else NULL
+    try:
+        with nogil:
+            if b[1].itemsize == 8:
+                if sur != NULL:
+                    status = stefast_loss_and_grads_sum_surrogate_d(
+                        <const double *>Zp, <const double *>b[1].buf,
+                        <const double *>b[2].buf, <const double *>b[3].buf,
+                        <const double *>b[4].buf, B, m, n, sur, out, out + 1, out + 1 + m,
+                        threads)
+                else:
+                    status = stefast_loss_and_grads_sum_d(
+                        <const double *>Zp, <const double *>b[1].buf,
+                        <const double *>b[2].buf, <const double *>b[3].buf,
+                        <const double *>b[4].buf, B, m, n, <stefast_ste>code, out, out + 1,
+                        out + 1 + m, threads)
             else:
-                status = stefast_loss_and_grads_sum_surrogate_f(
-                    Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                    sur, &sums[0], &sums[1], &sums[1 + m], threads)
-        elif floating is double:
-            status = stefast_loss_and_grads_sum_d(
-                Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                <stefast_ste>code, &sums[0], &sums[1], &sums[1 + m], threads)
-        else:
-            status = stefast_loss_and_grads_sum_f(
-                Zp, &v[0], &w[0], &v_star[0], &w_star[0], B, m, n,
-                <stefast_ste>code, &sums[0], &sums[1], &sums[1 + m], threads)
+                if sur != NULL:
+                    status = stefast_loss_and_grads_sum_surrogate_f(
+                        <const float *>Zp, <const float *>b[1].buf,
+                        <const float *>b[2].buf, <const float *>b[3].buf,
+                        <const float *>b[4].buf, B, m, n, sur, out, out + 1, out + 1 + m,
+                        threads)
+                else:
+                    status = stefast_loss_and_grads_sum_f(
+                        <const float *>Zp, <const float *>b[1].buf,
+                        <const float *>b[2].buf, <const float *>b[3].buf,
+                        <const float *>b[4].buf, B, m, n, <stefast_ste>code, out, out + 1,
+                        out + 1 + m, threads)
+    finally:
+        release_buffers(b, 5)
     check_status(status)
+
+
+# ---- the common case of a model call, whole --------------------------------
+# A simulator calling loss_and_grads or forward once per step on one small
+# sample pays the call, not the work. When every argument is already what the
+# kernel takes (C-contiguous, aligned, one native float dtype, shapes that
+# fit), these do the call from start to finish here; anything else returns
+# None and stefast.kernels takes its general path, where the rules and the
+# error messages are written. They never decide what the general path would
+# refuse.
+
+cdef enum:
+    SMALL_WIDTH = 512   # 1 + m + n at most: the sums live on the stack
+
+
+cdef int model_views(object Z, tuple vectors, Py_buffer *b, int64_t *shape) except -1:
+    """1 with b[0] = Z (2-d or 3-d) and b[1:] = vectors (1-d, lengths m, n, m, n
+    in turn), all C-contiguous, aligned and of Z's float format, and shape =
+    (B, m, n); 0 (nothing held) otherwise."""
+    cdef int k, taken = 0
+    cdef int64_t want
+    if not elementwise_buffer(Z, &b[0], PyBUF_SIMPLE):
+        return 0
+    taken = 1
+    if b[0].ndim == 3:
+        shape[0], shape[1], shape[2] = b[0].shape[0], b[0].shape[1], b[0].shape[2]
+    elif b[0].ndim == 2:
+        shape[0], shape[1], shape[2] = 1, b[0].shape[0], b[0].shape[1]
+    else:
+        release_buffers(b, taken)
+        return 0
+    if shape[1] < 1 or shape[2] < 1:
+        release_buffers(b, taken)
+        return 0
+    for k in range(len(vectors)):
+        if not elementwise_buffer(vectors[k], &b[1 + k], PyBUF_SIMPLE):
+            release_buffers(b, taken)
+            return 0
+        taken += 1
+        want = shape[1] if k % 2 == 0 else shape[2]
+        if (b[1 + k].ndim != 1 or b[1 + k].shape[0] != want
+                or b[1 + k].format[0] != b[0].format[0]):
+            release_buffers(b, taken)
+            return 0
+    return 1
+
+
+cdef object vector_of(const double *values, int64_t length, bint as_double):
+    """A new float64 (as_double) or float32 array of length values."""
+    cdef Py_buffer view
+    cdef int64_t i
+    out = np.empty(length, dtype=np.float64 if as_double else np.float32)
+    PyObject_GetBuffer(out, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+    if as_double:
+        memcpy(view.buf, values, <size_t>length * sizeof(double))
+    else:
+        for i in range(length):
+            (<float *>view.buf)[i] = <float>values[i]
+    PyBuffer_Release(&view)
+    return out
+
+
+def loss_and_grads_reduced(object Z, object v, object w, object v_star, object w_star,
+                           int code, bint mean, int threads):
+    """(loss, grad_v, grad_w) summed or averaged over the batch, as
+    stefast.loss_and_grads returns them for a window code; None if the
+    arguments are not the common case (or the mean of an empty batch)."""
+    cdef Py_buffer b[5]
+    cdef int64_t shape[3]
+    cdef double sums[SMALL_WIDTH]
+    cdef int64_t B, m, n, k
+    cdef int status = 0
+    cdef bint dbl
+    if not model_views(Z, (v, w, v_star, w_star), b, shape):
+        return None
+    B, m, n = shape[0], shape[1], shape[2]
+    dbl = b[0].itemsize == 8
+    if 1 + m + n > SMALL_WIDTH or (mean and B == 0):
+        release_buffers(b, 5)
+        return None
+    if threads > B:
+        threads = B if B > 0 else 1
+    try:
+        with nogil:
+            if dbl:
+                status = stefast_loss_and_grads_sum_d(
+                    <const double *>(b[0].buf if B > 0 else NULL), <const double *>b[1].buf,
+                    <const double *>b[2].buf, <const double *>b[3].buf,
+                    <const double *>b[4].buf, B, m, n, <stefast_ste>code, sums, sums + 1,
+                    sums + 1 + m, threads)
+            else:
+                status = stefast_loss_and_grads_sum_f(
+                    <const float *>(b[0].buf if B > 0 else NULL), <const float *>b[1].buf,
+                    <const float *>b[2].buf, <const float *>b[3].buf,
+                    <const float *>b[4].buf, B, m, n, <stefast_ste>code, sums, sums + 1,
+                    sums + 1 + m, threads)
+    finally:
+        release_buffers(b, 5)
+    check_status(status)
+    if mean:
+        for k in range(1 + m + n):
+            sums[k] /= B
+    loss = np.float64(sums[0]) if dbl else np.float32(sums[0])
+    return loss, vector_of(sums + 1, m, dbl), vector_of(sums + 1 + m, n, dbl)
+
+
+def forward_common(object Z, object v, object w, int threads):
+    """stefast.forward's result (a scalar for one Z, shape (B,) for a batch);
+    None if the arguments are not the common case."""
+    cdef Py_buffer b[3]
+    cdef Py_buffer by
+    cdef int64_t shape[3]
+    cdef int64_t B, m, n
+    cdef int status = 0
+    cdef bint dbl, single
+    if not model_views(Z, (v, w), b, shape):
+        return None
+    B, m, n = shape[0], shape[1], shape[2]
+    single = b[0].ndim == 2
+    dbl = b[0].itemsize == 8
+    if threads > B:
+        threads = B if B > 0 else 1
+    try:
+        y = np.empty(B, dtype=np.float64 if dbl else np.float32)
+        PyObject_GetBuffer(y, &by, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+        try:
+            if B > 0:
+                with nogil:
+                    if dbl:
+                        status = stefast_forward_d(<const double *>b[0].buf,
+                                                   <const double *>b[1].buf,
+                                                   <const double *>b[2].buf, B, m, n,
+                                                   <double *>by.buf, threads)
+                    else:
+                        status = stefast_forward_f(<const float *>b[0].buf,
+                                                   <const float *>b[1].buf,
+                                                   <const float *>b[2].buf, B, m, n,
+                                                   <float *>by.buf, threads)
+        finally:
+            PyBuffer_Release(&by)
+    finally:
+        release_buffers(b, 3)
+    check_status(status)
+    return y[0] if single else y
 
 
 # ---- quantized ReLU ----

@@ -45,17 +45,11 @@ class LossAndGrads(NamedTuple):
 
 
 # The kernels take flat C-contiguous buffers: a.ravel() is a view of a
-# contiguous array and a contiguous copy of any other. The float64 and
-# float32 versions of the fused Cython model functions are picked once, here:
-# Cython's own dispatch on the buffers' formats was a tenth of a small call
-# made right after a pass over a large Z (cold caches).
-def _by_dtype(fused):
-    return {np.dtype(np.float64): fused["double"], np.dtype(np.float32): fused["float"]}
+# contiguous array and a contiguous copy of any other.
 
 
-_FORWARD = _by_dtype(_core.forward)
-_LOSS_AND_GRADS = _by_dtype(_core.loss_and_grads)
-_LOSS_AND_GRADS_SUM = _by_dtype(_core.loss_and_grads_sum)
+#: the thread count of threads=None
+_ALL_CORES = val.check_threads(None)
 
 
 def _threads_for(threads, B):
@@ -198,12 +192,15 @@ def forward(Z, v, w):
     >>> float(stefast.forward(Z, v=[2.0, 3.0], w=[1.0, 1.0]))
     2.0
     """
+    y = _core.forward_common(Z, v, w, _ALL_CORES)  # arguments ready for C: one call
+    if y is not None:
+        return y
     Z, v, w = val.check_model_inputs(Z, v, w)
     single = Z.ndim == 2
     B = 1 if single else Z.shape[0]
     m, n = Z.shape[-2:]
     y = np.empty(B, dtype=Z.dtype)
-    _FORWARD[Z.dtype](Z.ravel(), v.ravel(), w.ravel(), y, B, m, n, _threads_for(None, B))
+    _core.forward(Z.ravel(), v.ravel(), w.ravel(), y, B, m, n, _threads_for(None, B))
     return y[0] if single else y
 
 
@@ -263,6 +260,13 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
     >>> float(out.loss), out.grad_w.shape
     (0.0, (6,))
     """
+    if (reduce == "mean" or reduce == "sum") and type(ste) is str and ste in _core.STE_CODES:
+        # arguments ready for C (see _core.loss_and_grads_reduced): one call
+        got = _core.loss_and_grads_reduced(
+            Z, v, w, v_star, w_star, _core.STE_CODES[ste], reduce == "mean",
+            _ALL_CORES if threads is None else val.check_threads(threads))
+        if got is not None:
+            return LossAndGrads(*got)
     Z, v, w, v_star, w_star = val.check_model_inputs(Z, v, w, v_star, w_star)
     code = c_argument(val.check_ste(ste))
     reduce = val.check_reduce(reduce)
@@ -277,7 +281,7 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
         loss = np.empty(B, dtype=dt)
         grad_v = np.empty((B, m), dtype=dt)
         grad_w = np.empty((B, n), dtype=dt)
-        _LOSS_AND_GRADS[dt](*args, loss, grad_v.reshape(-1), grad_w.reshape(-1),
+        _core.loss_and_grads(*args, loss, grad_v.reshape(-1), grad_w.reshape(-1),
                             B, m, n, code, threads)
         if single:
             return LossAndGrads(loss[0], grad_v[0], grad_w[0])
@@ -287,7 +291,7 @@ def loss_and_grads(Z, v, w, v_star, w_star, *, ste="relu", reduce="mean", thread
         raise ValueError("Z has an empty batch (B = 0): the mean is undefined; "
                          "use reduce='sum' or 'none'")
     sums = np.empty(1 + m + n, dtype=np.float64)
-    _LOSS_AND_GRADS_SUM[dt](*args, sums, B, m, n, code, threads)
+    _core.loss_and_grads_sum(*args, sums, B, m, n, code, threads)
     if reduce == "mean":
         sums /= B
     sums = sums.astype(dt, copy=False)
