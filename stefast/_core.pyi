@@ -1,6 +1,8 @@
 # Type stub of the private extension stefast._core (see _core.pyx). Buffers
 # are 1-d C-contiguous float32/float64 arrays of one dtype per call (uint64
 # for keys, int64 for counters); callers validate everything first.
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -28,6 +30,9 @@ def loss_and_grads(Z: _Buf, v: _Buf, w: _Buf, v_star: _Buf, w_star: _Buf, loss: 
 def loss_and_grads_sum(Z: _Buf, v: _Buf, w: _Buf, v_star: _Buf, w_star: _Buf,
                        sums: NDArray[np.float64], B: int, m: int, n: int, ste: _Ste,
                        threads: int) -> None: ...
+def loss_and_grads_reduced(Z: _Buf, v: _Buf, w: _Buf, v_star: _Buf, w_star: _Buf, code: int,
+                           mean: bool, threads: int) -> tuple[Any, NDArray[Any], NDArray[Any]] | None: ...
+def forward_common(Z: _Buf, v: _Buf, w: _Buf, threads: int) -> Any: ...
 def quantized_relu(x: _Buf, out: _Buf, bits: int, alpha: float, rounding: int) -> None: ...
 def quantized_relu_grad(x: _Buf, grad: _Buf, grad_x: _Buf, bits: int, alpha: float,
                         rounding: int, ste: int, alpha_grad: int) -> float: ...
