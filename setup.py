@@ -14,6 +14,7 @@ import sys
 import tempfile
 from glob import glob
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -84,7 +85,9 @@ extensions = [
     Extension(
         "stefast._core",
         sources=["stefast/_core.pyx"] + sorted(glob("src_c/*.c")),
-        include_dirs=["src_c"],
+        # NumPy's C API: the whole-call fast paths check arrays and make
+        # results without the buffer protocol's per-call cost
+        include_dirs=["src_c", numpy.get_include()],
         depends=sorted(glob("src_c/*.h")),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )

@@ -12,7 +12,10 @@ from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_SIMPLE, PyB
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
+cimport numpy as cnp
 import numpy as np
+
+cnp.import_array()
 
 from stefast._core cimport *
 
@@ -366,50 +369,59 @@ cdef enum:
     SMALL_WIDTH = 512   # 1 + m + n at most: the sums live on the stack
 
 
-cdef int model_views(object Z, tuple vectors, Py_buffer *b, int64_t *shape) except -1:
-    """1 with b[0] = Z (2-d or 3-d) and b[1:] = vectors (1-d, lengths m, n, m, n
-    in turn), all C-contiguous, aligned and of Z's float format, and shape =
-    (B, m, n); 0 (nothing held) otherwise."""
-    cdef int k, taken = 0
+cdef inline bint ready_array(object a, int typenum, int ndim):
+    """a is an ndarray of dtype typenum (native order), ndim dimensions,
+    C-contiguous and aligned."""
+    return (cnp.PyArray_CheckExact(a) and cnp.PyArray_TYPE(<cnp.ndarray>a) == typenum
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a)
+            and cnp.PyArray_NDIM(<cnp.ndarray>a) == ndim
+            and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a,
+                                     cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED))
+
+
+cdef int model_arrays(object Z, tuple vectors, const void **data, int64_t *shape):
+    """1 with data = the pointers of Z (2-d or 3-d) and of vectors (1-d,
+    lengths m, n, m, n in turn), all ndarrays ready for C (ready_array) of
+    Z's float dtype, and shape = (B, m, n); 0 otherwise."""
+    cdef int k, typenum
     cdef int64_t want
-    if not elementwise_buffer(Z, &b[0], PyBUF_SIMPLE):
+    cdef cnp.npy_intp *dims
+    if not cnp.PyArray_CheckExact(Z):
         return 0
-    taken = 1
-    if b[0].ndim == 3:
-        shape[0], shape[1], shape[2] = b[0].shape[0], b[0].shape[1], b[0].shape[2]
-    elif b[0].ndim == 2:
-        shape[0], shape[1], shape[2] = 1, b[0].shape[0], b[0].shape[1]
+    typenum = cnp.PyArray_TYPE(<cnp.ndarray>Z)
+    if typenum != cnp.NPY_DOUBLE and typenum != cnp.NPY_FLOAT:
+        return 0
+    dims = cnp.PyArray_DIMS(<cnp.ndarray>Z)
+    if ready_array(Z, typenum, 3):
+        shape[0], shape[1], shape[2] = dims[0], dims[1], dims[2]
+    elif ready_array(Z, typenum, 2):
+        shape[0], shape[1], shape[2] = 1, dims[0], dims[1]
     else:
-        release_buffers(b, taken)
         return 0
     if shape[1] < 1 or shape[2] < 1:
-        release_buffers(b, taken)
         return 0
+    data[0] = cnp.PyArray_DATA(<cnp.ndarray>Z)
     for k in range(len(vectors)):
-        if not elementwise_buffer(vectors[k], &b[1 + k], PyBUF_SIMPLE):
-            release_buffers(b, taken)
-            return 0
-        taken += 1
         want = shape[1] if k % 2 == 0 else shape[2]
-        if (b[1 + k].ndim != 1 or b[1 + k].shape[0] != want
-                or b[1 + k].format[0] != b[0].format[0]):
-            release_buffers(b, taken)
+        a = vectors[k]
+        if not ready_array(a, typenum, 1) or cnp.PyArray_DIMS(<cnp.ndarray>a)[0] != want:
             return 0
+        data[1 + k] = cnp.PyArray_DATA(<cnp.ndarray>a)
     return 1
 
 
 cdef object vector_of(const double *values, int64_t length, bint as_double):
     """A new float64 (as_double) or float32 array of length values."""
-    cdef Py_buffer view
+    cdef cnp.npy_intp dims[1]
     cdef int64_t i
-    out = np.empty(length, dtype=np.float64 if as_double else np.float32)
-    PyObject_GetBuffer(out, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+    dims[0] = length
+    out = cnp.PyArray_EMPTY(1, dims, cnp.NPY_DOUBLE if as_double else cnp.NPY_FLOAT, 0)
+    cdef void *p = cnp.PyArray_DATA(<cnp.ndarray>out)
     if as_double:
-        memcpy(view.buf, values, <size_t>length * sizeof(double))
+        memcpy(p, values, <size_t>length * sizeof(double))
     else:
         for i in range(length):
-            (<float *>view.buf)[i] = <float>values[i]
-    PyBuffer_Release(&view)
+            (<float *>p)[i] = <float>values[i]
     return out
 
 
@@ -418,37 +430,33 @@ def loss_and_grads_reduced(object Z, object v, object w, object v_star, object w
     """(loss, grad_v, grad_w) summed or averaged over the batch, as
     stefast.loss_and_grads returns them for a window code; None if the
     arguments are not the common case (or the mean of an empty batch)."""
-    cdef Py_buffer b[5]
+    cdef const void *p[5]
     cdef int64_t shape[3]
     cdef double sums[SMALL_WIDTH]
     cdef int64_t B, m, n, k
     cdef int status = 0
     cdef bint dbl
-    if not model_views(Z, (v, w, v_star, w_star), b, shape):
+    if not model_arrays(Z, (v, w, v_star, w_star), p, shape):
         return None
     B, m, n = shape[0], shape[1], shape[2]
-    dbl = b[0].itemsize == 8
     if 1 + m + n > SMALL_WIDTH or (mean and B == 0):
-        release_buffers(b, 5)
         return None
+    dbl = cnp.PyArray_TYPE(<cnp.ndarray>Z) == cnp.NPY_DOUBLE
+    if B == 0:
+        p[0] = NULL
     if threads > B:
         threads = B if B > 0 else 1
-    try:
-        with nogil:
-            if dbl:
-                status = stefast_loss_and_grads_sum_d(
-                    <const double *>(b[0].buf if B > 0 else NULL), <const double *>b[1].buf,
-                    <const double *>b[2].buf, <const double *>b[3].buf,
-                    <const double *>b[4].buf, B, m, n, <stefast_ste>code, sums, sums + 1,
-                    sums + 1 + m, threads)
-            else:
-                status = stefast_loss_and_grads_sum_f(
-                    <const float *>(b[0].buf if B > 0 else NULL), <const float *>b[1].buf,
-                    <const float *>b[2].buf, <const float *>b[3].buf,
-                    <const float *>b[4].buf, B, m, n, <stefast_ste>code, sums, sums + 1,
-                    sums + 1 + m, threads)
-    finally:
-        release_buffers(b, 5)
+    with nogil:
+        if dbl:
+            status = stefast_loss_and_grads_sum_d(
+                <const double *>p[0], <const double *>p[1], <const double *>p[2],
+                <const double *>p[3], <const double *>p[4], B, m, n, <stefast_ste>code,
+                sums, sums + 1, sums + 1 + m, threads)
+        else:
+            status = stefast_loss_and_grads_sum_f(
+                <const float *>p[0], <const float *>p[1], <const float *>p[2],
+                <const float *>p[3], <const float *>p[4], B, m, n, <stefast_ste>code,
+                sums, sums + 1, sums + 1 + m, threads)
     check_status(status)
     if mean:
         for k in range(1 + m + n):
@@ -460,41 +468,33 @@ def loss_and_grads_reduced(object Z, object v, object w, object v_star, object w
 def forward_common(object Z, object v, object w, int threads):
     """stefast.forward's result (a scalar for one Z, shape (B,) for a batch);
     None if the arguments are not the common case."""
-    cdef Py_buffer b[3]
-    cdef Py_buffer by
+    cdef const void *p[3]
     cdef int64_t shape[3]
     cdef int64_t B, m, n
     cdef int status = 0
-    cdef bint dbl, single
-    if not model_views(Z, (v, w), b, shape):
+    cdef bint dbl
+    cdef cnp.npy_intp dims[1]
+    if not model_arrays(Z, (v, w), p, shape):
         return None
     B, m, n = shape[0], shape[1], shape[2]
-    single = b[0].ndim == 2
-    dbl = b[0].itemsize == 8
+    dbl = cnp.PyArray_TYPE(<cnp.ndarray>Z) == cnp.NPY_DOUBLE
     if threads > B:
         threads = B if B > 0 else 1
-    try:
-        y = np.empty(B, dtype=np.float64 if dbl else np.float32)
-        PyObject_GetBuffer(y, &by, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
-        try:
-            if B > 0:
-                with nogil:
-                    if dbl:
-                        status = stefast_forward_d(<const double *>b[0].buf,
-                                                   <const double *>b[1].buf,
-                                                   <const double *>b[2].buf, B, m, n,
-                                                   <double *>by.buf, threads)
-                    else:
-                        status = stefast_forward_f(<const float *>b[0].buf,
-                                                   <const float *>b[1].buf,
-                                                   <const float *>b[2].buf, B, m, n,
-                                                   <float *>by.buf, threads)
-        finally:
-            PyBuffer_Release(&by)
-    finally:
-        release_buffers(b, 3)
+    dims[0] = B
+    y = cnp.PyArray_EMPTY(1, dims, cnp.NPY_DOUBLE if dbl else cnp.NPY_FLOAT, 0)
+    cdef void *out = cnp.PyArray_DATA(<cnp.ndarray>y)
+    if B > 0:
+        with nogil:
+            if dbl:
+                status = stefast_forward_d(<const double *>p[0], <const double *>p[1],
+                                           <const double *>p[2], B, m, n, <double *>out,
+                                           threads)
+            else:
+                status = stefast_forward_f(<const float *>p[0], <const float *>p[1],
+                                           <const float *>p[2], B, m, n, <float *>out,
+                                           threads)
     check_status(status)
-    return y[0] if single else y
+    return y[0] if cnp.PyArray_NDIM(<cnp.ndarray>Z) == 2 else y
 
 
 # ---- quantized ReLU ----

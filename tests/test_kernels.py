@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 import stefast
 from stefast import reference as ref
-from util import (ambiguous_samples, elementwise_inputs, layouts, model_problem,
+from util import (ambiguous_samples, elementwise_inputs, layouts, misaligned, model_problem,
                   registry_surrogates)
 
 DTYPES = [np.float32, np.float64]
@@ -482,3 +482,55 @@ def test_out_may_be_the_input_itself():
     x = np.array([-1.0, 0.0, 2.0])
     assert stefast.binarize(x, out=x) is x
     assert_array_equal(x, [0.0, 0.0, 1.0])
+
+
+# ---- the whole-call path for arguments already fit for C -------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("B", [None, 0, 1, 7])
+def test_whole_call_path_equals_general_path(dtype, B):
+    """loss_and_grads / forward on C-contiguous arrays of one dtype (one
+    Cython call) give the bits of the general path, reached here by passing
+    the same values as strided views."""
+    rng = np.random.default_rng(B or 0)
+    arrays = model_problem(rng, B, 3, 9, dtype)
+    strided = [np.repeat(a, 2, axis=-1)[..., ::2] for a in arrays]
+    assert all(not s.flags.c_contiguous for s in strided if s.size)
+    for ste in stefast.STES:
+        for reduce in ("mean", "sum"):
+            if reduce == "mean" and B == 0:
+                continue
+            fast = stefast.loss_and_grads(*arrays, ste=ste, reduce=reduce)
+            general = stefast.loss_and_grads(*strided, ste=ste, reduce=reduce)
+            for f, g in zip(fast, general):
+                assert type(f) is type(g) and f.dtype == g.dtype and f.shape == g.shape
+                np.testing.assert_array_equal(f, g)
+    fast, general = stefast.forward(*arrays[:3]), stefast.forward(*strided[:3])
+    assert type(fast) is type(general) and fast.dtype == general.dtype
+    np.testing.assert_array_equal(fast, general)
+
+
+def test_whole_call_path_leaves_everything_else_to_the_general_path():
+    from stefast import _core
+
+    rng = np.random.default_rng(3)
+    Z, v, w, vs, ws = model_problem(rng, 4, 3, 5)
+    assert _core.loss_and_grads_reduced(Z, v, w, vs, ws, 1, True, 1) is not None
+    not_ready = [
+        (Z.astype(np.float32), v, w, vs, ws),          # mixed dtypes
+        (np.asfortranarray(Z), v, w, vs, ws),          # not C-contiguous
+        (Z, v[:2], w, vs, ws),                         # v too short
+        (Z, v, w, vs, ws[:, None]),                    # 2-d w_star
+        (Z[:, :0], v[:0], w, vs[:0], ws),              # m = 0
+        (Z.astype(">f8"), v, w, vs, ws),               # byte-swapped
+        (Z.tolist(), v, w, vs, ws),                    # not an ndarray
+    ]
+    not_ready.append((misaligned(Z), v, w, vs, ws))
+    for args in not_ready:
+        assert _core.loss_and_grads_reduced(*args, 1, True, 1) is None
+        if args[4] is ws:  # a defect forward sees too
+            assert _core.forward_common(*args[:3], 1) is None
+    assert _core.loss_and_grads_reduced(Z[:0], v, w, vs, ws, 1, True, 1) is None  # empty mean
+    with pytest.raises(ValueError, match="v has length 2"):
+        stefast.loss_and_grads(Z, v[:2], w, vs, ws)
