@@ -75,11 +75,11 @@ cdef int check_status(int status) except -1:
     raise ValueError(f"stefast kernel rejected its arguments (status {status})")
 
 
-# The elementwise kernels take whole arrays, not typed memoryviews: on 16
-# values acquiring two memoryviews cost more than the rest of the call. The
-# raw buffer protocol gives the pointer; an array it cannot serve as one
-# C-contiguous native float32/float64 block makes the function return False
-# (the caller then makes the contiguous copies the general path makes).
+# The kernels take whole arrays through the raw buffer protocol, not typed
+# memoryviews: on 16 values acquiring two memoryviews cost more than the rest
+# of the call. The callers in stefast.kernels have validated, flattened and
+# aligned every argument, so a buffer that is not what a kernel needs is a bug
+# here, not a user error.
 
 cdef int elementwise_buffer(object a, Py_buffer *view, int flags) except -1:
     """1 with view filled (C-contiguous, native "d" or "f", aligned for it),
@@ -97,120 +97,10 @@ cdef int elementwise_buffer(object a, Py_buffer *view, int flags) except -1:
     return 1
 
 
-cdef inline bint same_layout(Py_buffer *a, Py_buffer *b):
-    return a.itemsize == b.itemsize and a.len == b.len and a.format[0] == b.format[0]
-
-
-def binarize(object x,     # IN
-             object out):  # OUT
-    """out = sigma(x); False (nothing written) if x or out is not a matching buffer."""
-    cdef Py_buffer bx, bo
-    cdef int status = 0
-    cdef int64_t n
-    if not elementwise_buffer(x, &bx, PyBUF_SIMPLE):
-        return False
-    if not elementwise_buffer(out, &bo, PyBUF_WRITABLE):
-        PyBuffer_Release(&bx)
-        return False
-    try:
-        if not same_layout(&bx, &bo):
-            return False
-        n = bx.len // bx.itemsize
-        if n > 0:
-            with nogil:
-                if bx.itemsize == 8:
-                    status = stefast_binarize_d(<const double *>bx.buf, <double *>bo.buf, n)
-                else:
-                    status = stefast_binarize_f(<const float *>bx.buf, <float *>bo.buf, n)
-    finally:
-        PyBuffer_Release(&bx)
-        PyBuffer_Release(&bo)
-    check_status(status)
-    return True
-
-
-def sign(object x,     # IN
-         object out):  # OUT
-    """out = sign(x) (sign(0) = +1); False if x or out is not a matching buffer."""
-    cdef Py_buffer bx, bo
-    cdef int status = 0
-    cdef int64_t n
-    if not elementwise_buffer(x, &bx, PyBUF_SIMPLE):
-        return False
-    if not elementwise_buffer(out, &bo, PyBUF_WRITABLE):
-        PyBuffer_Release(&bx)
-        return False
-    try:
-        if not same_layout(&bx, &bo):
-            return False
-        n = bx.len // bx.itemsize
-        if n > 0:
-            with nogil:
-                if bx.itemsize == 8:
-                    status = stefast_sign_d(<const double *>bx.buf, <double *>bo.buf, n)
-                else:
-                    status = stefast_sign_f(<const float *>bx.buf, <float *>bo.buf, n)
-    finally:
-        PyBuffer_Release(&bx)
-        PyBuffer_Release(&bo)
-    check_status(status)
-    return True
-
-
-def ste_grad(object x,      # IN
-             object grad,   # IN
-             object out,    # OUT
-             object ste):   # a window code or a SurrogateSpec
-    """out = grad * mu'(x); False if the three are not matching buffers."""
-    cdef Py_buffer bx, bg, bo
-    cdef int status = 0
-    cdef int64_t n
-    cdef const stefast_surrogate *sur = surrogate_of(ste)
-    cdef int code = 0 if sur != NULL else ste
-    if not elementwise_buffer(x, &bx, PyBUF_SIMPLE):
-        return False
-    if not elementwise_buffer(grad, &bg, PyBUF_SIMPLE):
-        PyBuffer_Release(&bx)
-        return False
-    if not elementwise_buffer(out, &bo, PyBUF_WRITABLE):
-        PyBuffer_Release(&bx)
-        PyBuffer_Release(&bg)
-        return False
-    try:
-        if not (same_layout(&bx, &bo) and same_layout(&bg, &bo)):
-            return False
-        n = bx.len // bx.itemsize
-        if n > 0:
-            with nogil:
-                if sur != NULL and bx.itemsize == 8:
-                    status = stefast_ste_grad_surrogate_d(
-                        <const double *>bx.buf, <const double *>bg.buf, <double *>bo.buf, n, sur)
-                elif sur != NULL:
-                    status = stefast_ste_grad_surrogate_f(
-                        <const float *>bx.buf, <const float *>bg.buf, <float *>bo.buf, n, sur)
-                elif bx.itemsize == 8:
-                    status = stefast_ste_grad_d(<const double *>bx.buf, <const double *>bg.buf,
-                                                <double *>bo.buf, n, <stefast_ste>code)
-                else:
-                    status = stefast_ste_grad_f(<const float *>bx.buf, <const float *>bg.buf,
-                                                <float *>bo.buf, n, <stefast_ste>code)
-    finally:
-        PyBuffer_Release(&bx)
-        PyBuffer_Release(&bg)
-        PyBuffer_Release(&bo)
-    check_status(status)
-    return True
-
-
-# The model kernels take their buffers the same way, for the same reason: on
-# one small sample, six typed memoryviews cost several times the kernel.
-# stefast.kernels has validated and flattened every argument already, so a
-# buffer that is not what the kernel needs is a bug here, not a user error.
-
 cdef int model_buffers(tuple arrays, Py_buffer *views, int writable_from) except -1:
     """Fill views[k] for each of arrays (C-contiguous, aligned, all "d" or all
-    "f"; from index writable_from on, writable); on failure release what was
-    taken and raise."""
+    "f", of one length when elementwise; from index writable_from on,
+    writable); on failure release what was taken and raise."""
     cdef int k, taken = 0
     cdef int flags
     try:
@@ -221,7 +111,7 @@ cdef int model_buffers(tuple arrays, Py_buffer *views, int writable_from) except
                                 "writeable where written, float32/float64 buffer")
             taken += 1
             if views[k].format[0] != views[0].format[0]:
-                raise TypeError(f"stefast._core: argument {k} has another dtype than Z")
+                raise TypeError(f"stefast._core: argument {k} has another dtype than the first")
     except BaseException:
         release_buffers(views, taken)
         raise
@@ -232,6 +122,87 @@ cdef inline void release_buffers(Py_buffer *views, int count):
     cdef int k
     for k in range(count):
         PyBuffer_Release(&views[k])
+
+
+cdef int64_t same_lengths(Py_buffer *views, int count) except -1:
+    """The common number of elements of views[:count] (an error otherwise)."""
+    cdef int k
+    for k in range(1, count):
+        if views[k].len != views[0].len:
+            release_buffers(views, count)
+            raise ValueError("stefast._core: elementwise buffers of different lengths")
+    return views[0].len // views[0].itemsize
+
+
+def binarize(object x,     # IN
+             object out):  # OUT (may be x)
+    """out = sigma(x)."""
+    cdef Py_buffer b[2]
+    cdef int status = 0
+    model_buffers((x, out), b, 1)
+    cdef int64_t n = same_lengths(b, 2)
+    try:
+        if n > 0:
+            with nogil:
+                if b[0].itemsize == 8:
+                    status = stefast_binarize_d(<const double *>b[0].buf, <double *>b[1].buf, n)
+                else:
+                    status = stefast_binarize_f(<const float *>b[0].buf, <float *>b[1].buf, n)
+    finally:
+        release_buffers(b, 2)
+    check_status(status)
+
+
+def sign(object x,     # IN
+         object out):  # OUT (may be x)
+    """out = sign(x) (sign(0) = +1)."""
+    cdef Py_buffer b[2]
+    cdef int status = 0
+    model_buffers((x, out), b, 1)
+    cdef int64_t n = same_lengths(b, 2)
+    try:
+        if n > 0:
+            with nogil:
+                if b[0].itemsize == 8:
+                    status = stefast_sign_d(<const double *>b[0].buf, <double *>b[1].buf, n)
+                else:
+                    status = stefast_sign_f(<const float *>b[0].buf, <float *>b[1].buf, n)
+    finally:
+        release_buffers(b, 2)
+    check_status(status)
+
+
+def ste_grad(object x,      # IN
+             object grad,   # IN
+             object out,    # OUT (may be x or grad)
+             object ste):   # a window code or a SurrogateSpec
+    """out = grad * mu'(x)."""
+    cdef Py_buffer b[3]
+    cdef int status = 0
+    cdef const stefast_surrogate *sur = surrogate_of(ste)
+    cdef int code = 0 if sur != NULL else ste
+    model_buffers((x, grad, out), b, 2)
+    cdef int64_t n = same_lengths(b, 3)
+    try:
+        if n > 0:
+            with nogil:
+                if sur != NULL and b[0].itemsize == 8:
+                    status = stefast_ste_grad_surrogate_d(
+                        <const double *>b[0].buf, <const double *>b[1].buf, <double *>b[2].buf,
+                        n, sur)
+                elif sur != NULL:
+                    status = stefast_ste_grad_surrogate_f(
+                        <const float *>b[0].buf, <const float *>b[1].buf, <float *>b[2].buf,
+                        n, sur)
+                elif b[0].itemsize == 8:
+                    status = stefast_ste_grad_d(<const double *>b[0].buf, <const double *>b[1].buf,
+                                                <double *>b[2].buf, n, <stefast_ste>code)
+                else:
+                    status = stefast_ste_grad_f(<const float *>b[0].buf, <const float *>b[1].buf,
+                                                <float *>b[2].buf, n, <stefast_ste>code)
+    finally:
+        release_buffers(b, 3)
+    check_status(status)
 
 
 def forward(object Z,   # IN  (B*m*n)
@@ -422,6 +393,94 @@ cdef object vector_of(const double *values, int64_t length, bint as_double):
     else:
         for i in range(length):
             (<float *>p)[i] = <float>values[i]
+    return out
+
+
+# ---- elementwise calls on arrays already fit for C --------------------------
+# The common case (out=None, a C-contiguous aligned native float ndarray, a
+# named window) whole, through NumPy's C API; None sends the call to the
+# general path in stefast.kernels.
+
+cdef inline bint float_array(object a):
+    """a is an ndarray of float64 or float32 ready for C (ready_array)."""
+    if not cnp.PyArray_CheckExact(a):
+        return False
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    return ((t == cnp.NPY_DOUBLE or t == cnp.NPY_FLOAT)
+            and ready_array(a, t, cnp.PyArray_NDIM(<cnp.ndarray>a)))
+
+
+cdef inline object empty_like_array(object a):
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>a), cnp.PyArray_DIMS(<cnp.ndarray>a),
+                             cnp.PyArray_TYPE(<cnp.ndarray>a), 0)
+
+
+def binarize_common(object x):
+    """sigma(x) as a new array, or None if x is not an array ready for C."""
+    cdef int status = 0
+    if not float_array(x):
+        return None
+    out = empty_like_array(x)
+    cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>x)
+    cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef void *po = cnp.PyArray_DATA(<cnp.ndarray>out)
+    if n > 0:
+        with nogil:
+            if cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_DOUBLE:
+                status = stefast_binarize_d(<const double *>px, <double *>po, n)
+            else:
+                status = stefast_binarize_f(<const float *>px, <float *>po, n)
+    check_status(status)
+    return out
+
+
+def sign_common(object x):
+    """sign(x) as a new array, or None if x is not an array ready for C."""
+    cdef int status = 0
+    if not float_array(x):
+        return None
+    out = empty_like_array(x)
+    cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>x)
+    cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef void *po = cnp.PyArray_DATA(<cnp.ndarray>out)
+    if n > 0:
+        with nogil:
+            if cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_DOUBLE:
+                status = stefast_sign_d(<const double *>px, <double *>po, n)
+            else:
+                status = stefast_sign_f(<const float *>px, <float *>po, n)
+    check_status(status)
+    return out
+
+
+def ste_grad_common(object x, object grad, int code):
+    """grad * mu'(x) for a window code as a new array, or None if x and grad
+    are not arrays ready for C of one dtype and one shape."""
+    cdef int status = 0
+    cdef int k, ndim
+    if not (float_array(x) and float_array(grad)):
+        return None
+    ndim = cnp.PyArray_NDIM(<cnp.ndarray>x)
+    if (cnp.PyArray_TYPE(<cnp.ndarray>x) != cnp.PyArray_TYPE(<cnp.ndarray>grad)
+            or cnp.PyArray_NDIM(<cnp.ndarray>grad) != ndim):
+        return None
+    for k in range(ndim):
+        if cnp.PyArray_DIMS(<cnp.ndarray>x)[k] != cnp.PyArray_DIMS(<cnp.ndarray>grad)[k]:
+            return None
+    out = empty_like_array(grad)
+    cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>x)
+    cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>grad)
+    cdef void *po = cnp.PyArray_DATA(<cnp.ndarray>out)
+    if n > 0:
+        with nogil:
+            if cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_DOUBLE:
+                status = stefast_ste_grad_d(<const double *>px, <const double *>pg,
+                                            <double *>po, n, <stefast_ste>code)
+            else:
+                status = stefast_ste_grad_f(<const float *>px, <const float *>pg,
+                                            <float *>po, n, <stefast_ste>code)
+    check_status(status)
     return out
 
 

@@ -79,11 +79,11 @@ def binarize(x, out=None):
     >>> stefast.binarize([-1.0, 0.0, 2.5])
     array([0., 0., 1.])
     """
-    if out is None and type(x) is np.ndarray:
-        # the common case, checked by the buffer protocol in the Cython layer:
-        # a C-contiguous native float array needs neither conversion nor copy
-        result = np.empty(x.shape, x.dtype)
-        if _core.binarize(x, result):
+    if out is None:
+        # the common case, checked in the Cython layer: a C-contiguous aligned
+        # native float array needs neither conversion nor copy
+        result = _core.binarize_common(x)
+        if result is not None:
             return result
     x = val.as_float_array(x, "x")
     buffer, out = val.output_buffer(out, x.shape, x.dtype, (x,))
@@ -114,9 +114,9 @@ def sign(x, out=None):
     >>> stefast.sign([-2.0, 0.0, 3.0])
     array([-1.,  1.,  1.])
     """
-    if out is None and type(x) is np.ndarray:  # the common case, as in binarize
-        result = np.empty(x.shape, x.dtype)
-        if _core.sign(x, result):
+    if out is None:  # the common case, as in binarize
+        result = _core.sign_common(x)
+        if result is not None:
             return result
     x = val.as_float_array(x, "x")
     buffer, out = val.output_buffer(out, x.shape, x.dtype, (x,))
@@ -154,11 +154,9 @@ def ste_grad(x, grad, ste="relu", out=None):
     >>> stefast.ste_grad([-0.5, 0.5, 1.5], [1.0, 2.0, 3.0], ste="clipped_relu")
     array([0., 2., 0.])
     """
-    code = _core.STE_CODES.get(ste) if type(ste) is str else None
-    if out is None and code is not None and type(x) is np.ndarray \
-            and type(grad) is np.ndarray and x.shape == grad.shape:
-        result = np.empty(grad.shape, grad.dtype)  # the common case, as in binarize
-        if _core.ste_grad(x, grad, result, code):
+    if out is None and type(ste) is str and ste in _core.STE_CODES:
+        result = _core.ste_grad_common(x, grad, _core.STE_CODES[ste])  # as in binarize
+        if result is not None:
             return result
     x, grad = val.as_float_arrays(("x", x), ("grad", grad))
     val.check_same_shape(x, "x", grad, "grad")
