@@ -25,6 +25,12 @@
 extern "C" {
 #endif
 
+/* libstefast.a is compiled with -fvisibility=hidden: the functions declared
+ * here are the only ones it leaves global (setup.py; tests/test_embed.py checks it). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(default)
+#endif
+
 /* The version of this header. stefast_version() gives the library's, which
  * differs only if a program links another stefast than it was compiled with. */
 #define STEFAST_VERSION_MAJOR 0
@@ -372,6 +378,10 @@ stefast_status stefast_descent_ensemble_f(const float *v0, const float *w0, cons
                                const stefast_descent_options *opt, float *v, float *w,
                                int64_t *steps_taken, double *final_loss, double *rec_loss,
                                float *rec_v, float *rec_w, int64_t n_rec, int threads);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
