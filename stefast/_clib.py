@@ -19,7 +19,7 @@ from pathlib import Path
 _PACKAGE = Path(__file__).resolve().parent
 
 __all__ = ["get_include", "get_library_dir", "get_pkgconfig_dir", "get_cmake_dir",
-           "cflags", "libs", "compiler"]
+           "cflags", "libs", "link_flags", "compiler"]
 
 
 def _existing(path, what):
@@ -91,6 +91,13 @@ def compiler():
     return _build_record()["compiler"]
 
 
+def link_flags():
+    """What a program linking libstefast.a needs after it, as a list (the
+    OpenMP flag when the library has OpenMP, sanitizer flags for a
+    STEFAST_SANITIZE build, -lm)."""
+    return list(_build_record()["link_flags"])
+
+
 def cflags():
     """Compiler flags, as a list: the include directory."""
     return [f"-I{get_include()}"]
@@ -98,4 +105,4 @@ def cflags():
 
 def libs():
     """Linker flags, as a list: the library, then what it needs."""
-    return [f"-L{get_library_dir()}", "-lstefast", *_build_record()["link_flags"]]
+    return [f"-L{get_library_dir()}", "-lstefast", *link_flags()]

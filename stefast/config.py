@@ -1,5 +1,7 @@
 """``python -m stefast.config``: print what a C, C++ or Cython build needs to
 use the C library installed with stefast (the paths come from stefast._clib).
+The same as functions, for a setup.py: get_include(), get_library_dir(),
+cflags(), libs(), link_flags() (the flags after -lstefast), compiler().
 
     cc my_program.c $(python -m stefast.config --cflags --libs)
     PKG_CONFIG_PATH=$(python -m stefast.config --pkgconfigdir) pkg-config --libs stefast
@@ -11,7 +13,10 @@ import shlex
 import sys
 
 from stefast._clib import (cflags, compiler, get_cmake_dir, get_include, get_library_dir,
-                           get_pkgconfig_dir, libs)
+                           get_pkgconfig_dir, libs, link_flags)
+
+__all__ = ["get_include", "get_library_dir", "get_pkgconfig_dir", "get_cmake_dir", "cflags",
+           "libs", "link_flags", "compiler", "main"]
 
 
 def main(argv=None):

@@ -85,6 +85,19 @@ def header_functions(text):
     return set(re.findall(r"\b(stefast_\w+)\s*\(", code))
 
 
+def return_types(text, comment):
+    """{function name: last word of its return type} of the stefast_*
+    functions declared in text (comments starting with `comment` stripped)."""
+    code = re.sub(comment, "", text, flags=re.S | re.M)
+    return dict((name, kind) for kind, name in
+                re.findall(r"(\w+)\s*\*?\s*\b(stefast_\w+)\s*\(", code))
+
+
+def constants(text, comment):
+    code = re.sub(comment, "", text, flags=re.S | re.M)
+    return set(re.findall(r"\bSTEFAST_[A-Z0-9_]+\b", code)) - {"STEFAST_H"}
+
+
 def global_symbols(path, *nm_options):
     """{name: nm type letter} of the global symbols path defines."""
     run = subprocess.run([tool("nm"), "--defined-only", *nm_options, str(path)],
@@ -95,6 +108,28 @@ def global_symbols(path, *nm_options):
         if len(fields) == 3 and fields[1].isupper():
             symbols[fields[2]] = fields[1]
     return symbols
+
+
+# ---- the Cython declarations: one mirror of the header -----------------------
+
+C_COMMENT, PXD_COMMENT = r"/\*.*?\*/", r"#.*?$"
+
+
+def test_cstefast_mirrors_the_header():
+    """stefast/cstefast.pxd declares every function of stefast.h with its
+    return type and every enum value and version macro, and nothing else in
+    the package declares C."""
+    header = ROOT / "src_c" / "stefast.h"
+    if not header.is_file():
+        pytest.skip("source tree not present")
+    header, pxd = header.read_text(), (ROOT / "stefast" / "cstefast.pxd").read_text()
+    assert return_types(pxd, PXD_COMMENT) == return_types(header, C_COMMENT)
+    assert set(return_types(header, C_COMMENT)) == header_functions(header)
+    assert constants(pxd, PXD_COMMENT) == constants(header, C_COMMENT)
+    assert 'cdef extern from "stefast/stefast.h" nogil:' in pxd
+    declaring = [path.name for path in (ROOT / "stefast").glob("*.p[xy][dx]")
+                 if "cdef extern" in path.read_text()]
+    assert declaring == ["cstefast.pxd"]
 
 
 # ---- what is installed -------------------------------------------------------
@@ -109,7 +144,8 @@ def test_installed_files(package):
     assert re.findall(r"#include\s*[<\"](.*?)[>\"]", header.read_text()) == ["stdint.h"]
     for path in (lib / "libstefast.a", lib / "pkgconfig" / "stefast.pc",
                  lib / "cmake" / "stefast" / "stefast-config.cmake",
-                 lib / "cmake" / "stefast" / "stefast-config-version.cmake"):
+                 lib / "cmake" / "stefast" / "stefast-config-version.cmake",
+                 package / "cstefast.pxd"):
         assert path.is_file(), path
 
 
@@ -245,6 +281,29 @@ def test_example_with_pkgconfig_matches_python(package, language, tmp_path):
 def test_example_with_cmake_matches_python(package, language, tmp_path):
     exe = build_with_cmake(language, tmp_path / "build", config("--cmakedir"))
     check_simulation(run_simulation(exe))
+
+
+def test_cython_example_matches_python(package, tmp_path):
+    """examples/embed/cython cimports the installed stefast/cstefast.pxd, runs
+    the kernels under `with nogil:` and prints what the C simulator prints."""
+    try:
+        import Cython  # noqa: F401
+        import setuptools  # noqa: F401
+    except ImportError:
+        unavailable("building the Cython example needs Cython and setuptools")
+    cc, _ = compilers()
+    shutil.copytree(EXAMPLES / "cython", tmp_path / "cython")
+    here = tmp_path / "cython"
+    env = dict(os.environ, CC=cc)
+    build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=here,
+                           env=env, capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    key = [str(int(word)) for word in mc_key(SEED)]
+    run = subprocess.run([sys.executable, "-c", "import simulate_cy; simulate_cy.main()",
+                          *key, str(STEPS)], cwd=here, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    check_simulation(run.stdout)
 
 
 def test_package_configs_are_relocatable(package, tmp_path):
