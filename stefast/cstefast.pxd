@@ -31,6 +31,11 @@ cdef extern from "stefast/stefast.h" nogil:
     const char *stefast_version()
     const char *stefast_strerror(stefast_status status)
 
+    # the process-wide interrupt flag of the long runs (async-signal-safe)
+    void stefast_request_interrupt()
+    void stefast_clear_interrupt()
+    int stefast_interrupt_requested()
+
     ctypedef enum stefast_ste:
         STEFAST_STE_IDENTITY
         STEFAST_STE_RELU
