@@ -144,6 +144,8 @@ static int FN(run_)(const T *v0, const T *w0, const T *vs, const T *ws, const T 
                     double *final_loss, double *rec_loss, T *rec_v, T *rec_w,
                     int64_t n_rec)
 {
+    *steps_taken = -1; /* until the run finishes: what an interrupt leaves */
+    if (stefast_interrupt_requested()) return STEFAST_EINTR;
     const int online = Zgiven == NULL && N == 0;
     const int64_t B = online ? opt->batch_size
                              : (opt->batch_size > 0 && opt->batch_size < N ? opt->batch_size : N);
@@ -200,6 +202,10 @@ static int FN(run_)(const T *v0, const T *w0, const T *vs, const T *ws, const T 
     double *gv = sums, *gw = sums + m;
     int64_t t = 0;
     for (;; t++) {
+        if (stefast_interrupt_requested()) {
+            status = STEFAST_EINTR;
+            goto done;
+        }
         /* this step's batch */
         const T *Zb = Z;
         const T *yb = labelled ? labels : NULL;

@@ -186,7 +186,12 @@ static int FN(mc_accumulate_)(const T *v, const T *w, const T *v_star, const T *
                              : method == STEFAST_MC_PROJECTED ? m * k + n : m * k;
     const int64_t glen = (per_sample + NORMAL_CHUNK - 1) / NORMAL_CHUNK * NORMAL_CHUNK;
     double *partial = malloc((size_t)nblocks * (size_t)(3 * p) * sizeof(double));
-    if (partial == NULL) return STEFAST_ENOMEM;
+    unsigned char *finished = calloc((size_t)nblocks, 1); /* blocks not skipped */
+    if (partial == NULL || finished == NULL) {
+        free(partial);
+        free(finished);
+        return STEFAST_ENOMEM;
+    }
     int status = STEFAST_OK;
 #pragma omp parallel num_threads(threads)
     {
@@ -203,9 +208,13 @@ static int FN(mc_accumulate_)(const T *v, const T *w, const T *v_star, const T *
             const int64_t s0 = first_sample + b * block;
             const int64_t s1 = b == nblocks - 1 ? first_sample + n_samples : s0 + block;
             double *part = partial + b * 3 * p;
-            if (G != NULL && scratch != NULL && idx != NULL)
+            /* an interrupt skips the blocks not yet started (an OpenMP loop
+             * cannot be left early) */
+            if (G != NULL && scratch != NULL && idx != NULL && !stefast_interrupt_requested()) {
                 FN(mc_block_)(&A, s0, s1, G, scratch, scratch + m, scratch + 2 * m, idx,
                               scratch + 3 * m, part, part + p, part + 2 * p);
+                finished[b] = 1;
+            }
         }
         free(G);
         free(scratch);
@@ -213,10 +222,16 @@ static int FN(mc_accumulate_)(const T *v, const T *w, const T *v_star, const T *
     }
     if (status != STEFAST_OK) {
         free(partial);
+        free(finished);
         return status;
     }
-    /* fold the blocks into the accumulator in block order (Chan et al.) */
+    /* fold the blocks into the accumulator in block order (Chan et al.), up
+     * to the first one an interrupt skipped */
     for (int64_t b = 0; b < nblocks; b++) {
+        if (!finished[b]) {
+            status = STEFAST_EINTR;
+            break;
+        }
         const int64_t s0 = b * block;
         const int64_t nb = b == nblocks - 1 ? n_samples - s0 : block;
         const double *shift = partial + b * 3 * p, *sum1 = shift + p, *sum2 = shift + 2 * p;
@@ -239,7 +254,8 @@ static int FN(mc_accumulate_)(const T *v, const T *w, const T *v_star, const T *
         *count = ntot;
     }
     free(partial);
-    return STEFAST_OK;
+    free(finished);
+    return status;
 }
 
 stefast_status FN(stefast_mc_accumulate)(const T *v, const T *w, const T *v_star, const T *w_star,

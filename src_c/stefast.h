@@ -25,6 +25,12 @@
 extern "C" {
 #endif
 
+/* libstefast.a is compiled with -fvisibility=hidden: the functions declared
+ * here are the only ones it leaves global (setup.py; tests/test_embed.py checks it). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(default)
+#endif
+
 /* The version of this header. stefast_version() gives the library's, which
  * differs only if a program links another stefast than it was compiled with. */
 #define STEFAST_VERSION_MAJOR 0
@@ -38,12 +44,32 @@ typedef enum {
     STEFAST_OK = 0,
     STEFAST_EINVAL = 1,  /* a size is negative or an enum value is unknown */
     STEFAST_ENOMEM = 2,  /* scratch memory could not be allocated */
-    STEFAST_EINTR = 3    /* a long run was stopped by its interrupt flag */
+    STEFAST_EINTR = 3    /* a long run was stopped by the interrupt flag (below) */
 } stefast_status;
 
 /* A short description of status, for messages (a static string; codes not
  * listed above give "unknown stefast status"). Thread-safe. */
 const char *stefast_strerror(stefast_status status);
+
+/* ---- interrupting long runs (src_c/interrupt.c) ------------------------- */
+
+/*
+ * One process-wide flag stops the long runs early: stefast_mc_accumulate_*
+ * poll it before each block of samples and stefast_descent_ensemble_* before
+ * each step of each run, and return STEFAST_EINTR once they see it set (what
+ * they leave in their outputs is documented with them). It stays set until
+ * stefast_clear_interrupt(), so every run in progress stops, and a call made
+ * while it is set returns STEFAST_EINTR after checking its arguments, without
+ * doing the work. Other functions never look at it.
+ *
+ * Thread-safe and async-signal-safe (lock-free): a SIGINT handler may call
+ * stefast_request_interrupt(), as may another thread. The Python package
+ * never sets the flag: its own Ctrl-C stops between C calls.
+ */
+void stefast_request_interrupt(void);
+void stefast_clear_interrupt(void);
+/* 1 while the flag is set, else 0. */
+int stefast_interrupt_requested(void);
 
 /* Straight-through surrogates mu'(x); the window ends are part of the API. */
 typedef enum {
@@ -278,7 +304,12 @@ int64_t stefast_mc_width(stefast_mc_method method, int64_t m, int64_t n, int64_t
  *             squared deviations, in double whatever the precision;
  *   threads: IN >= 1.
  * Samples are computed in the precision of the function (_d double, _f
- * float); accumulation is in double. */
+ * float); accumulation is in double.
+ * Returns STEFAST_EINTR when it sees the interrupt flag: (count, mean, m2)
+ * then hold the blocks finished before it, in order from the first (a whole
+ * number of blocks, possibly none), with the very bits a call over just
+ * those samples gives; the caller can continue from sample
+ * first_sample + (count - the count it passed). */
 stefast_status stefast_mc_accumulate_d(const double *v, const double *w, const double *v_star,
                                        const double *w_star, const double *Q,
                                        const double *alpha, const double *beta, int64_t k,
@@ -357,7 +388,10 @@ typedef struct {
  *   n_rec: IN number of record slots per run (steps / record_every + 1);
  *   threads: IN >= 1.
  * Returns STEFAST_EINVAL for inconsistent arguments, STEFAST_ENOMEM when
- * scratch cannot be allocated. Thread-safe: no state outside the arguments. */
+ * scratch cannot be allocated, STEFAST_EINTR when it sees the interrupt flag:
+ * then the runs that had finished have all their outputs, and every other run
+ * has steps_taken -1 (its other outputs unspecified). Thread-safe: no state
+ * outside the arguments but the interrupt flag. */
 stefast_status stefast_descent_ensemble_d(const double *v0, const double *w0, const double *v_star,
                                const double *w_star, int64_t teacher_stride,
                                const double *Z, const double *y, int64_t R, int64_t N,
@@ -372,6 +406,10 @@ stefast_status stefast_descent_ensemble_f(const float *v0, const float *w0, cons
                                const stefast_descent_options *opt, float *v, float *w,
                                int64_t *steps_taken, double *final_loss, double *rec_loss,
                                float *rec_v, float *rec_w, int64_t n_rec, int threads);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,9 @@ from stefast.montecarlo import MCEstimate, monte_carlo, standard_normals
 # ---- coarse gradient descent ----
 from stefast.descent import EnsembleResult, Trajectory, coarse_gradient_descent, descent_ensemble
 
+# ---- the installed C library (stefast/include, stefast/lib): python -m stefast.config ----
+from stefast._clib import get_include, get_library_dir
+
 # ---- surrogates beyond the four windows (stefast.surrogates.swish_sign(5.0), ...) ----
 from stefast import surrogates
 
@@ -45,4 +48,5 @@ __all__ = [
     "quantized_ste",
     "MCEstimate", "monte_carlo", "standard_normals",
     "Trajectory", "coarse_gradient_descent", "EnsembleResult", "descent_ensemble",
+    "get_include", "get_library_dir",
 ]

@@ -17,7 +17,7 @@ import numpy as np
 
 cnp.import_array()
 
-from stefast._core cimport *
+from stefast.cstefast cimport *
 
 ctypedef fused floating:
     float

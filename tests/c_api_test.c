@@ -3,9 +3,15 @@
  * as a C simulator would. Compiled against the kernel sources and run by
  * tests/test_c_api.py; prints "ok" and exits 0 when every check passes.
  */
+/* sigaction and setitimer, for the interrupt flag set from a signal handler */
+#define _XOPEN_SOURCE 700
+
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "stefast.h"
 
@@ -19,6 +25,87 @@ static int failures = 0;
             failures++;                                                \
         }                                                              \
     } while (0)
+
+/* as a program's SIGINT handler would */
+static void request_interrupt(int signum)
+{
+    (void)signum;
+    stefast_request_interrupt();
+}
+
+/* The interrupt flag: set before a call, every long run returns STEFAST_EINTR
+ * without touching its accumulator; set by a signal handler during a long
+ * Monte Carlo run, the run stops with the blocks finished before it folded in,
+ * the same bits as a run over just those samples. */
+static void check_interrupts(void)
+{
+    enum { M = 8, NN = 8, BLOCK = 256 };
+    double v[M], vs[M], w[NN], ws[NN];
+    for (int i = 0; i < M; i++) {
+        v[i] = 1.0 + 0.25 * i;
+        vs[i] = 1.0;
+    }
+    for (int j = 0; j < NN; j++) {
+        w[j] = j == 0 ? 1.0 : 0.125 * j;
+        ws[j] = j == 1 ? 1.0 : 0.0;
+    }
+    const uint64_t key[2] = {0x5eed, 18};
+    const int p = (int)stefast_mc_width(STEFAST_MC_FULL, M, NN, 0);
+    double mean[1 + M + NN], m2[1 + M + NN], mean_ref[1 + M + NN], m2_ref[1 + M + NN];
+    int64_t count = 0, count_ref = 0;
+
+    CHECK(stefast_interrupt_requested() == 0);
+    stefast_request_interrupt();
+    CHECK(stefast_interrupt_requested() == 1);
+    for (int c = 0; c < p; c++) mean[c] = m2[c] = 7.0;
+    CHECK(stefast_mc_accumulate_d(v, w, vs, ws, NULL, NULL, NULL, 0, M, NN, STEFAST_STE_RELU,
+                                  STEFAST_MC_FULL, key, 0, 10 * BLOCK, BLOCK, &count, mean, m2,
+                                  2) == STEFAST_EINTR);
+    CHECK(count == 0 && mean[0] == 7.0 && m2[p - 1] == 7.0);
+    /* arguments are still checked first */
+    CHECK(stefast_mc_accumulate_d(v, w, vs, ws, NULL, NULL, NULL, 0, M, NN, STEFAST_STE_RELU,
+                                  STEFAST_MC_FULL, key, 0, 10 * BLOCK, 0, &count, mean, m2,
+                                  2) == STEFAST_EINVAL);
+
+    const stefast_descent_options opt = {0.5, 50, 4, 0, 0.0, 0.0, STEFAST_STE_RELU,
+                                         {key[0], key[1]}, NULL};
+    double v_out[2 * M], w_out[2 * NN], final_loss[2];
+    int64_t steps_taken[2] = {5, 5};
+    CHECK(stefast_descent_ensemble_d(v, w, vs, ws, 0, NULL, NULL, 2, 16, M, NN, 0, &opt, v_out,
+                                     w_out, steps_taken, final_loss, NULL, NULL, NULL, 0,
+                                     2) == STEFAST_EINTR);
+    CHECK(steps_taken[0] == -1 && steps_taken[1] == -1);
+    stefast_clear_interrupt();
+    CHECK(stefast_interrupt_requested() == 0);
+    CHECK(stefast_descent_ensemble_d(v, w, vs, ws, 0, NULL, NULL, 2, 16, M, NN, 0, &opt, v_out,
+                                     w_out, steps_taken, final_loss, NULL, NULL, NULL, 0,
+                                     2) == STEFAST_OK);
+    CHECK(steps_taken[0] == 50 && steps_taken[1] == 50);
+
+    /* a run of seconds, stopped from a signal handler after 50 ms of CPU time
+     * (CPU time, so that a loaded machine still gets blocks done first) */
+    const int64_t long_run = (int64_t)1 << 23;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = request_interrupt;
+    sigemptyset(&action.sa_mask);
+    CHECK(sigaction(SIGPROF, &action, NULL) == 0);
+    struct itimerval timer = {{0, 0}, {0, 50000}};
+    CHECK(setitimer(ITIMER_PROF, &timer, NULL) == 0);
+    count = 0;
+    CHECK(stefast_mc_accumulate_d(v, w, vs, ws, NULL, NULL, NULL, 0, M, NN, STEFAST_STE_RELU,
+                                  STEFAST_MC_FULL, key, 3, long_run, BLOCK, &count, mean, m2,
+                                  2) == STEFAST_EINTR);
+    CHECK(stefast_interrupt_requested() == 1);
+    stefast_clear_interrupt();
+    CHECK(count > 0 && count % BLOCK == 0 && count < long_run);
+    CHECK(stefast_mc_accumulate_d(v, w, vs, ws, NULL, NULL, NULL, 0, M, NN, STEFAST_STE_RELU,
+                                  STEFAST_MC_FULL, key, 3, count, BLOCK, &count_ref, mean_ref,
+                                  m2_ref, 2) == STEFAST_OK);
+    CHECK(count_ref == count);
+    CHECK(memcmp(mean, mean_ref, (size_t)p * sizeof(double)) == 0);
+    CHECK(memcmp(m2, m2_ref, (size_t)p * sizeof(double)) == 0);
+}
 
 int main(void)
 {
@@ -97,6 +184,8 @@ int main(void)
     CHECK(stefast_loss_and_grads_d(Z, v, w, vs, ws, 1, 0, 2, STEFAST_STE_RELU, &loss, gv, gw,
                                    1) == STEFAST_EINVAL);
     CHECK(stefast_forward_d(Z, v, w, 1, 3, 2, &y, 0) == STEFAST_EINVAL);
+
+    check_interrupts();
 
     if (failures) return 1;
     printf("ok\n");
