@@ -76,19 +76,22 @@ torch = require("torch", "stefast.torch", extra="torch")
 __all__ = ["binarize", "sign", "quantized_relu", "loss"]
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
+_SHAPE_DEVICES = ("cpu", "meta")  # where the fake implementations compute shapes
 
 
 # ---- tensors in and out ---------------------------------------------------
 
-def _check_tensor(t, name, op):
-    """A CPU float32/float64 tensor, or a TypeError/ValueError saying what was received."""
+def _check_tensor(t, name, op, devices=("cpu",)):
+    """A CPU float32/float64 tensor, or a TypeError/ValueError saying what was received.
+
+    The fake implementations also take "meta" (shapes only)."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"stefast.torch.{op}: {name} must be a torch.Tensor, "
                         f"got {type(t).__name__}")
     if t.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"stefast.torch.{op}: {name} must be float32 or float64, got {t.dtype} "
                         f"(convert it with .float() or .double())")
-    if t.device.type not in ("cpu", "meta"):  # meta: shapes only (fake tensors, compile)
+    if t.device.type not in devices:
         raise ValueError(f"stefast.torch.{op}: {name} must be on the CPU (stefast's kernels "
                          f"are CPU code), got a tensor on {t.device} (move it with .cpu())")
     return t
@@ -119,6 +122,12 @@ _FAMILIES = frozenset(("window", "ste_sign", "ste_heaviside", "approx_sign", "sw
                        "tanh", "sigmoid", "piecewise_polynomial"))
 
 
+# The argument checks depend on their (constant) arguments only: torch.compile
+# runs them once while tracing instead of tracing into NumPy and the registry.
+_trace_constant = torch.compiler.assume_constant_result
+
+
+@_trace_constant
 def _surrogate_spec(ste, op):
     """The string the custom operation carries for ``ste`` (checked here, eagerly)."""
     if isinstance(ste, str):
@@ -183,8 +192,8 @@ def _ste_grad_op(x: torch.Tensor, grad: torch.Tensor, ste: str) -> torch.Tensor:
 
 @_ste_grad_op.register_fake
 def _(x, grad, ste):
-    _check_tensor(x, "x", "ste_grad")
-    _check_tensor(grad, "grad", "ste_grad")
+    _check_tensor(x, "x", "ste_grad", _SHAPE_DEVICES)
+    _check_tensor(grad, "grad", "ste_grad", _SHAPE_DEVICES)
     return torch.empty(grad.shape, dtype=grad.dtype, device=grad.device)
 
 
@@ -201,7 +210,7 @@ def _elementwise_op(name, kernel):
 
     @op.register_fake
     def _(x, ste):
-        _check_tensor(x, "x", name)
+        _check_tensor(x, "x", name, _SHAPE_DEVICES)
         return torch.empty(x.shape, dtype=x.dtype, device=x.device)
 
     def setup_context(ctx, inputs, output):
@@ -299,7 +308,7 @@ def _quantized_relu_op(x: torch.Tensor, bits: int, alpha: torch.Tensor, ste: str
 
 @_quantized_relu_op.register_fake
 def _(x, bits, alpha, ste, rounding, alpha_grad):
-    _check_tensor(x, "x", "quantized_relu")
+    _check_tensor(x, "x", "quantized_relu", _SHAPE_DEVICES)
     return torch.empty(x.shape, dtype=x.dtype, device=x.device)
 
 
@@ -387,11 +396,24 @@ def quantized_relu(x, bits, alpha, ste="clipped_relu", *, rounding="ceil", alpha
             raise ValueError(f"stefast.torch.quantized_relu: alpha must have one element, "
                              f"got a tensor of shape {tuple(alpha.shape)}")
     else:
-        alpha = torch.tensor(quantized.check_alpha(alpha), dtype=x.dtype)
-    return _quantized_relu_op(x, quantized.check_bits(bits), alpha,
-                              quantized.check_quantized_ste(ste),
-                              quantized.check_rounding(rounding),
-                              quantized.check_alpha_grad(alpha_grad))
+        alpha = torch.tensor(_checked_alpha(alpha), dtype=x.dtype)
+    return _quantized_relu_op(x, *_quantized_args(bits, alpha, ste, rounding, alpha_grad))
+
+
+@_trace_constant
+def _checked_alpha(alpha):
+    return quantized.check_alpha(alpha)
+
+
+@_trace_constant
+def _checked_quantized_args(bits, ste, rounding, alpha_grad):
+    return (quantized.check_bits(bits), quantized.check_quantized_ste(ste),
+            quantized.check_rounding(rounding), quantized.check_alpha_grad(alpha_grad))
+
+
+def _quantized_args(bits, alpha, ste, rounding, alpha_grad):
+    bits, ste, rounding, alpha_grad = _checked_quantized_args(bits, ste, rounding, alpha_grad)
+    return bits, alpha, ste, rounding, alpha_grad
 
 
 # ---- the two-layer model's loss ------------------------------------------
