@@ -64,6 +64,7 @@ True
 
 import ast
 import functools
+from typing import Optional
 
 import numpy as np
 
@@ -420,18 +421,19 @@ def _quantized_args(bits, alpha, ste, rounding, alpha_grad):
 
 @torch.library.custom_op("stefast::loss_and_grads", mutates_args=())
 def _loss_and_grads_op(Z: torch.Tensor, v: torch.Tensor, w: torch.Tensor, v_star: torch.Tensor,
-                       w_star: torch.Tensor,
-                       ste: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                       w_star: torch.Tensor, ste: str,
+                       threads: Optional[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """stefast.loss_and_grads(reduce="mean"): (loss, grad_v, grad_w)."""
     got = kernels.loss_and_grads(_as_numpy(Z), _as_numpy(v), _as_numpy(w), _as_numpy(v_star),
-                                 _as_numpy(w_star), ste=_surrogate_from_spec(ste), reduce="mean")
+                                 _as_numpy(w_star), ste=_surrogate_from_spec(ste), reduce="mean",
+                                 threads=threads)
     # three separate small tensors (m + n + 1 numbers; the kernel's results are
     # views of one buffer, and a custom op's outputs must not alias each other)
     return tuple(torch.from_numpy(np.array(a, copy=True)) for a in got)
 
 
 @_loss_and_grads_op.register_fake
-def _(Z, v, w, v_star, w_star, ste):
+def _(Z, v, w, v_star, w_star, ste, threads):
     m, n = Z.shape[-2:]
     return (Z.new_empty(()), Z.new_empty((m,)), Z.new_empty((n,)))
 
@@ -445,13 +447,13 @@ def _loss_backward(ctx, grad_loss, _grad_grad_v, _grad_grad_w):
     # grad_v and grad_w are outputs for the backward's sake only: a gradient
     # sent into them is not defined and is ignored
     grad_v, grad_w = ctx.saved_tensors
-    return None, grad_loss * grad_v, grad_loss * grad_w, None, None, None
+    return None, grad_loss * grad_v, grad_loss * grad_w, None, None, None, None
 
 
 _loss_and_grads_op.register_autograd(_loss_backward, setup_context=_loss_setup)
 
 
-def loss(Z, v, w, v_star, w_star, ste="relu"):
+def loss(Z, v, w, v_star, w_star, ste="relu", *, threads=None):
     """The two-layer model's batch-mean loss; its backward is the coarse gradient.
 
     ``loss = mean_b (v' sigma(Z_b w) - v*' sigma(Z_b w*))^2 / 2``; backward
@@ -471,6 +473,10 @@ def loss(Z, v, w, v_star, w_star, ste="relu"):
         The teacher's weights, Z's dtype.
     ste : str or stefast.surrogates object
         The surrogate mu', as in :func:`binarize`.
+    threads : int, optional
+        Threads over the batch (None: every core), as in
+        :func:`stefast.loss_and_grads`; the result is bitwise the same for any
+        value.
 
     Returns
     -------
@@ -492,4 +498,10 @@ def loss(Z, v, w, v_star, w_star, ste="relu"):
     if Z.dim() == 3 and Z.shape[0] == 0:
         raise ValueError("stefast.torch.loss: Z has an empty batch (B = 0): the mean is "
                          "undefined")
-    return _loss_and_grads_op(Z, v, w, v_star, w_star, _surrogate_spec(ste, "loss"))[0]
+    return _loss_and_grads_op(Z, v, w, v_star, w_star, _surrogate_spec(ste, "loss"),
+                              _checked_threads(threads))[0]
+
+
+@_trace_constant
+def _checked_threads(threads):
+    return None if threads is None else val.check_threads(threads)

@@ -156,11 +156,11 @@ def test_alpha_as_a_number_and_in_another_dtype():
                          ids=ste_name)
 def test_loss_and_coarse_gradient_are_loss_and_grads(dtype, ste):
     rng = np.random.default_rng(4)
-    for B in (None, 1, 37):
+    for B, threads in ((None, None), (1, 1), (37, 2)):
         Z, v, w, v_star, w_star = model_problem(rng, B, 5, 7, dtype)
         vt, wt = leaf(v), leaf(w)
         loss = st.loss(torch.from_numpy(Z), vt, wt, torch.from_numpy(v_star),
-                       torch.from_numpy(w_star), ste=ste)
+                       torch.from_numpy(w_star), ste=ste, threads=threads)
         loss.backward()
         want = stefast.loss_and_grads(Z, v, w, v_star, w_star, ste=ste, reduce="mean")
         assert loss.dtype == vt.dtype and loss.shape == ()
@@ -218,7 +218,7 @@ def _opcheck_cases():
     yield "quantized_relu_grad", ops.quantized_relu_grad.default, (
         x, g, 2, alpha, "relu", "nearest", "lsq")
     yield "loss_and_grads", ops.loss_and_grads.default, (Z, req(v), req(w), v_star, w_star,
-                                                          "relu")
+                                                          "relu", None)
 
 
 @pytest.mark.parametrize("case", list(_opcheck_cases()), ids=lambda c: c[0])
@@ -329,6 +329,8 @@ def test_bad_dtypes_devices_and_arguments():
         st.loss(Z, v, torch.randn(2), v, torch.randn(2, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"w must have shape \(2,\)"):
         st.loss(Z, v, torch.randn(3), v, torch.randn(2))
+    with pytest.raises(ValueError, match="threads"):
+        st.loss(Z, v, torch.randn(2), v, torch.randn(2), threads=0)
     with pytest.raises(ValueError, match="empty batch"):
         st.loss(Z[:0], v, torch.randn(2), v, torch.randn(2))
 
