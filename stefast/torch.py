@@ -68,8 +68,10 @@ from typing import Optional
 
 import numpy as np
 
+from stefast import _core
 from stefast import _validation as val
 from stefast import kernels, quantized, surrogates
+from stefast.surrogates import c_argument
 from stefast._optional import require
 
 torch = require("torch", "stefast.torch", extra="torch")
@@ -177,11 +179,21 @@ def _surrogate_from_spec(spec):
 
 # ---- binarize and sign ------------------------------------------------------
 
+# The elementwise operations call stefast._core's flat kernels directly, as
+# stefast.kernels does once its NumPy arguments are checked: here the tensors
+# are checked already, and the NumPy API's own checks would double the cost of
+# a call on a small tensor.
+
 def _ste_grad_impl(x, grad, ste):
     _check_tensor(x, "x", "ste_grad")
     _check_tensor(grad, "grad", "ste_grad")
+    _check_same_dtype("ste_grad", x=x, grad=grad)
+    if x.shape != grad.shape:
+        raise ValueError(f"stefast.torch.ste_grad: x and grad must have the same shape, got "
+                         f"{tuple(x.shape)} and {tuple(grad.shape)}")
     out, out_np = _new_like(grad)
-    kernels.ste_grad(_as_numpy(x), _as_numpy(grad), _surrogate_from_spec(ste), out=out_np)
+    _core.ste_grad(_as_numpy(x).reshape(-1), _as_numpy(grad).reshape(-1), out_np.reshape(-1),
+                   c_argument(_surrogate_from_spec(ste)))
     return out
 
 
@@ -204,7 +216,7 @@ def _elementwise_op(name, kernel):
     def impl(x: torch.Tensor, ste: str) -> torch.Tensor:
         _check_tensor(x, "x", name)
         out, out_np = _new_like(x)
-        kernel(_as_numpy(x), out=out_np)
+        kernel(_as_numpy(x).reshape(-1), out_np.reshape(-1))
         return out
 
     op = torch.library.custom_op(f"stefast::{name}", impl, mutates_args=())
@@ -227,8 +239,8 @@ def _elementwise_op(name, kernel):
     return op
 
 
-_binarize_op = _elementwise_op("binarize", kernels.binarize)
-_sign_op = _elementwise_op("sign", kernels.sign)
+_binarize_op = _elementwise_op("binarize", _core.binarize)
+_sign_op = _elementwise_op("sign", _core.sign)
 
 
 def binarize(x, ste="relu"):
