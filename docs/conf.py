@@ -44,6 +44,12 @@ templates_path = ["_templates"]
 
 # ---- API reference -----------------------------------------------------------
 autosummary_generate = True
+# stefast.torch needs the optional torch; without it the reference is built
+# from a stand-in (its pages are the docstrings, which need no torch)
+try:
+    import torch  # noqa: F401
+except ImportError:
+    autodoc_mock_imports = ["torch"]
 autodoc_default_options = {"members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
