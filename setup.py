@@ -228,7 +228,11 @@ class BuildExt(build_ext):
             print("stefast: no objcopy found; libstefast.a keeps its hidden symbols global",
                   file=sys.stderr)
         else:
-            subprocess.run([objcopy, "--localize-hidden", combined], check=True)
+            # hidden symbols local, and every global but stefast_* as well:
+            # Clang gives its target_clones resolvers (name.resolver) default
+            # visibility whatever -fvisibility says
+            subprocess.run([objcopy, "--localize-hidden", "--wildcard",
+                            "--keep-global-symbol=stefast_*", combined], check=True)
         return combined
 
     def _install_header(self, include_dir):
