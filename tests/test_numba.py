@@ -33,14 +33,16 @@ def numba():
     return pytest.importorskip("numba")
 
 
-def header_parameters():
-    """{name: [(const, base type, pointer depth, parameter name)]} of the
-    functions the installed stefast.h declares; an array parameter
-    (`uint64_t key[2]`) counts as a pointer, as in C."""
+def header_declarations():
+    """{name: ((return type, pointer depth), [(const, base type, pointer
+    depth, parameter name)])} of the functions the installed stefast.h
+    declares; an array parameter (`uint64_t key[2]`) counts as a pointer, as
+    in C."""
     header = Path(stefast.get_include()) / "stefast" / "stefast.h"
     code = " ".join(re.sub(r"/\*.*?\*/", " ", header.read_text(), flags=re.S).split())
     table = {}
-    for name, params in re.findall(r"\b(stefast_\w+)\s*\(([^()]*)\)\s*;", code):
+    for ret, stars, name, params in re.findall(
+            r"(\w+)\s*(\**)\s*\b(stefast_\w+)\s*\(([^()]*)\)\s*;", code):
         parsed = []
         for param in params.split(","):
             param = param.strip()
@@ -51,8 +53,12 @@ def header_parameters():
             match = re.fullmatch(r"(const\s+)?(\w+)\s*(\**)\s*(\w+)", param)
             assert match, f"{name}: unexpected parameter {param!r}"
             parsed.append((bool(match[1]), match[2], len(match[3]) + arrays, match[4]))
-        table[name] = parsed
+        table[name] = ((ret, len(stars)), parsed)
     return table
+
+
+def header_parameters():
+    return {name: params for name, (_, params) in header_declarations().items()}
 
 
 # ---- the table (no Numba needed) ------------------------------------------
@@ -72,12 +78,15 @@ SCALAR_SIZES = {"double": 8, "float": 4, "int64_t": 8, "uint64_t": 8, "int": 4}
 
 def test_signatures_follow_the_header():
     """Each ctypes signature, read from cstefast.pxd, has the header's
-    arity, a pointer where the header has one and a scalar of the header's
-    size elsewhere, so a drift between the two mirrors shows here."""
+    result type and arity, a pointer where the header has one and a scalar of
+    the header's size elsewhere, so a drift between the two mirrors shows here."""
     enums = {"stefast_status", "stefast_ste", "stefast_rounding", "stefast_alpha_grad",
              "stefast_mc_method", "stefast_surrogate_kind"}
-    for name, params in header_parameters().items():
+    results = {("stefast_status", 0): ctypes.c_int, ("int", 0): ctypes.c_int,
+               ("int64_t", 0): ctypes.c_int64, ("void", 0): None, ("char", 1): ctypes.c_char_p}
+    for name, (ret, params) in header_declarations().items():
         fn = stefast.jit.c_function(name)
+        assert fn.restype is results[ret], name
         assert len(fn.argtypes) == len(params), name
         for argtype, (_, base, depth, pname) in zip(fn.argtypes, params):
             where = f"{name}({pname})"
