@@ -13,6 +13,9 @@ ROUNDING_CODES: dict[str, int]
 ALPHA_GRAD_CODES: dict[str, int]
 MC_METHOD_CODES: dict[str, int]
 SURROGATE_KINDS: dict[str, int]
+STATUS_CODES: dict[str, int]
+# address of every function of stefast.h, by name (stefast.jit)
+C_FUNCTION_ADDRESSES: dict[str, int]
 
 class SurrogateSpec:
     def __init__(self, kind: int, params: tuple[float, ...], breakpoints: NDArray[np.float64],

@@ -9,7 +9,7 @@ dtype (float -> `_f` kernel, double -> `_d` kernel) and releases the GIL.
 """
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE,
                              PyBuffer_Release, PyObject_GetBuffer)
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 
 cimport numpy as cnp
@@ -757,3 +757,58 @@ def descent_ensemble(const floating[::1] v0,       # IN  (R*m)
                 first_run, &opt, &v[0], &w[0], &steps_taken[0], &final_loss[0], lp, vp, wp,
                 n_rec, threads)
     check_status(status)
+
+
+# ---- the C functions' addresses, for JIT compilers (stefast.jit) ----
+
+# Taken here, where the extension links libstefast.a, so they never depend on
+# the extension's dynamic symbol table (which other link options or a
+# platform may strip); stefast.jit gives each one its signature from
+# cstefast.pxd. tests/test_numba.py checks that this names every function
+# cstefast.pxd declares.
+C_FUNCTION_ADDRESSES = {
+    "stefast_version": <uintptr_t>&stefast_version,
+    "stefast_strerror": <uintptr_t>&stefast_strerror,
+    "stefast_request_interrupt": <uintptr_t>&stefast_request_interrupt,
+    "stefast_clear_interrupt": <uintptr_t>&stefast_clear_interrupt,
+    "stefast_interrupt_requested": <uintptr_t>&stefast_interrupt_requested,
+    "stefast_binarize_d": <uintptr_t>&stefast_binarize_d,
+    "stefast_binarize_f": <uintptr_t>&stefast_binarize_f,
+    "stefast_sign_d": <uintptr_t>&stefast_sign_d,
+    "stefast_sign_f": <uintptr_t>&stefast_sign_f,
+    "stefast_ste_grad_d": <uintptr_t>&stefast_ste_grad_d,
+    "stefast_ste_grad_f": <uintptr_t>&stefast_ste_grad_f,
+    "stefast_ste_grad_surrogate_d": <uintptr_t>&stefast_ste_grad_surrogate_d,
+    "stefast_ste_grad_surrogate_f": <uintptr_t>&stefast_ste_grad_surrogate_f,
+    "stefast_forward_d": <uintptr_t>&stefast_forward_d,
+    "stefast_forward_f": <uintptr_t>&stefast_forward_f,
+    "stefast_loss_and_grads_d": <uintptr_t>&stefast_loss_and_grads_d,
+    "stefast_loss_and_grads_f": <uintptr_t>&stefast_loss_and_grads_f,
+    "stefast_loss_and_grads_sum_d": <uintptr_t>&stefast_loss_and_grads_sum_d,
+    "stefast_loss_and_grads_sum_f": <uintptr_t>&stefast_loss_and_grads_sum_f,
+    "stefast_loss_and_grads_surrogate_d": <uintptr_t>&stefast_loss_and_grads_surrogate_d,
+    "stefast_loss_and_grads_surrogate_f": <uintptr_t>&stefast_loss_and_grads_surrogate_f,
+    "stefast_loss_and_grads_sum_surrogate_d": <uintptr_t>&stefast_loss_and_grads_sum_surrogate_d,
+    "stefast_loss_and_grads_sum_surrogate_f": <uintptr_t>&stefast_loss_and_grads_sum_surrogate_f,
+    "stefast_quantized_relu_d": <uintptr_t>&stefast_quantized_relu_d,
+    "stefast_quantized_relu_f": <uintptr_t>&stefast_quantized_relu_f,
+    "stefast_quantized_relu_grad_d": <uintptr_t>&stefast_quantized_relu_grad_d,
+    "stefast_quantized_relu_grad_f": <uintptr_t>&stefast_quantized_relu_grad_f,
+    "stefast_threefry2x64_20": <uintptr_t>&stefast_threefry2x64_20,
+    "stefast_normals_d": <uintptr_t>&stefast_normals_d,
+    "stefast_normals_f": <uintptr_t>&stefast_normals_f,
+    "stefast_mc_width": <uintptr_t>&stefast_mc_width,
+    "stefast_mc_accumulate_d": <uintptr_t>&stefast_mc_accumulate_d,
+    "stefast_mc_accumulate_f": <uintptr_t>&stefast_mc_accumulate_f,
+    "stefast_mc_accumulate_surrogate_d": <uintptr_t>&stefast_mc_accumulate_surrogate_d,
+    "stefast_mc_accumulate_surrogate_f": <uintptr_t>&stefast_mc_accumulate_surrogate_f,
+    "stefast_descent_ensemble_d": <uintptr_t>&stefast_descent_ensemble_d,
+    "stefast_descent_ensemble_f": <uintptr_t>&stefast_descent_ensemble_f,
+}
+
+STATUS_CODES = {
+    "STEFAST_OK": STEFAST_OK,
+    "STEFAST_EINVAL": STEFAST_EINVAL,
+    "STEFAST_ENOMEM": STEFAST_ENOMEM,
+    "STEFAST_EINTR": STEFAST_EINTR,
+}
