@@ -5,6 +5,7 @@ so a user reads "v has length 5 but Z has 7 rows (Z.shape[-2])" instead of a
 Cython buffer error. Nothing here computes a result.
 """
 
+import concurrent.futures
 import operator
 import os
 from pathlib import Path
@@ -167,6 +168,24 @@ def check_threads(threads):
     if type(threads) is int and 1 <= threads <= MAX_THREADS:
         return threads
     return check_int(threads, "threads", 1, MAX_THREADS, expected="None or an integer")
+
+
+def is_dask_client(obj):
+    """True for a dask.distributed.Client, recognised without importing dask
+    (which is optional and slow to import)."""
+    cls = type(obj)
+    return (cls.__module__.split(".")[0] == "distributed" and cls.__name__ == "Client"
+            and callable(getattr(obj, "submit", None)))
+
+
+def check_executor(executor, name="executor"):
+    """None (run here), a concurrent.futures.Executor or a dask.distributed.Client."""
+    if executor is None or isinstance(executor, concurrent.futures.Executor) \
+            or is_dask_client(executor):
+        return executor
+    raise TypeError(f"{name} must be None, a concurrent.futures.Executor or a "
+                    f"dask.distributed.Client; got {type(executor).__name__} "
+                    f"{_short_repr(executor)}")
 
 
 def check_positive_int(value, name, minimum=1):
