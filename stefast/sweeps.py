@@ -40,11 +40,14 @@ __all__ = ["sweep", "SweepTable", "QUANTITIES", "point_seed"]
 # --------------------------------------------------------------------------
 
 
-def _model(point, gen):
+def _model(point):
     """The model at a grid point: teacher w* = e1, student w at angle theta
-    from it in the (e1, e2) plane (|w| = 1), v* and v standard normal from
-    the point's generator."""
+    from it in the (e1, e2) plane (|w| = 1), v* and v standard normal drawn
+    from (model_seed, m) alone, so that every quantity and every seed of a
+    sweep see the same model at the same (m, n, theta, model_seed)."""
     m = val.check_positive_int(point["m"], "m")
+    model_seed = val.check_int(point.get("model_seed", 0), "model_seed", 0, 2**63 - 1)
+    gen = np.random.default_rng([model_seed, m])
     n = val.check_int(point["n"], "n", 2, val.INT64_MAX)
     theta = val.check_real(point.get("theta", 1.0), "theta")
     w_star = np.zeros(n)
@@ -56,7 +59,7 @@ def _model(point, gen):
 
 def _closed_form(point, rng, threads):
     import stefast
-    v, w, v_star, w_star = _model(point, np.random.default_rng(rng))
+    v, w, v_star, w_star = _model(point)
     ste = point.get("ste", "relu")
     g = stefast.expected_coarse_grad(v, w, v_star, w_star, ste).grad_w
     return [("loss", float(stefast.population_loss(v, w, v_star, w_star)), None),
@@ -67,7 +70,7 @@ def _closed_form(point, rng, threads):
 def _monte_carlo(point, rng, threads):
     import stefast
     gen = np.random.default_rng(rng)
-    v, w, v_star, w_star = _model(point, gen)
+    v, w, v_star, w_star = _model(point)
     est = stefast.monte_carlo(v, w, v_star, w_star, ste=point.get("ste", "relu"),
                               n_samples=point["n_samples"], method=point.get("method", "full"),
                               rng=gen, threads=threads)
@@ -80,7 +83,7 @@ def _ensemble(point, rng, threads):
     import stefast
     gen = np.random.default_rng(rng)
     R = val.check_positive_int(point["runs"], "runs")
-    _, _, v_star, w_star = _model(point, gen)
+    _, _, v_star, w_star = _model(point)
     m, n = v_star.size, w_star.size
     res = stefast.descent_ensemble(
         gen.standard_normal((R, m)), gen.standard_normal((R, n)), v_star, w_star,
@@ -100,10 +103,11 @@ def _ensemble(point, rng, threads):
 
 #: name -> (function, required parameters, optional parameters)
 QUANTITIES = {
-    "closed_form": (_closed_form, ("m", "n"), ("theta", "ste")),
-    "monte_carlo": (_monte_carlo, ("m", "n", "n_samples"), ("theta", "ste", "method")),
+    "closed_form": (_closed_form, ("m", "n"), ("theta", "ste", "model_seed")),
+    "monte_carlo": (_monte_carlo, ("m", "n", "n_samples"),
+                    ("theta", "ste", "model_seed", "method")),
     "ensemble": (_ensemble, ("m", "n", "runs", "lr", "steps"),
-                 ("theta", "ste", "n_train", "batch_size", "label_noise", "tol")),
+                 ("theta", "ste", "model_seed", "n_train", "batch_size", "label_noise", "tol")),
 }
 
 
@@ -256,9 +260,10 @@ def sweep(quantity, grid, *, fixed=None, seed=0, store=None, executor=None, thre
     quantity : {"closed_form", "monte_carlo", "ensemble"} or callable
         What to compute at each point. The built-ins use the model with
         teacher ``w* = e1``, student ``w`` at angle ``theta`` (default 1.0)
-        from it with ``|w| = 1``, and ``v``, ``v*`` standard normal from the
-        point's seed; parameters ``m``, ``n`` (>= 2) and ``ste`` (default
-        "relu"). ``"closed_form"`` gives loss, grad_w_par, grad_w_perp (the
+        from it with ``|w| = 1``, and ``v``, ``v*`` standard normal drawn
+        from ``(model_seed, m)`` (default model_seed 0: the same model for
+        every quantity and base seed); parameters ``m``, ``n`` (>= 2) and
+        ``ste`` (default "relu"). The point's seed drives the sampling only. ``"closed_form"`` gives loss, grad_w_par, grad_w_perp (the
         components of E[g_mu] along w* and across it, in the plane of w)
         and cosine (with df/dw), without standard errors;
         ``"monte_carlo"`` estimates the first three (parameters

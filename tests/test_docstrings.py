@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["stefast.kernels", "stefast.analytic", "stefast.quantized", "stefast.montecarlo",
-           "stefast.descent", "stefast.surrogates", "stefast._clib"]
+           "stefast.descent", "stefast.surrogates", "stefast._clib", "stefast.sweeps"]
 
 
 @pytest.mark.parametrize("name", MODULES)
