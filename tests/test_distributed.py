@@ -334,3 +334,78 @@ def test_sweep_table_to_csv(tmp_path):
     first = lines[1].split(",")
     assert float(first[2]) == t.rows[0]["value"] and first[3] == ""
     assert np.isnan(t.column("se")).all()
+
+
+# --------------------------------------------------------------------------
+# faults: a killed sweep process, a killed Dask worker
+# --------------------------------------------------------------------------
+
+KILL_SPEC = """
+quantity = "monte_carlo"
+seed = 9
+[grid]
+theta = [0.2, 0.8, 1.4, 2.0, 2.6, 3.0]
+ste = ["relu", "identity"]
+[fixed]
+m = 8
+n = 8
+n_samples = 400000
+"""
+
+
+def test_sweep_killed_process_resumes_to_the_same_table(tmp_path):
+    import subprocess
+    import sys
+
+    from stefast.cli import main
+    spec = tmp_path / "spec.toml"
+    spec.write_text(KILL_SPEC)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "stefast.cli", "sweep", str(spec), "--out",
+                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list((out / "points").glob("*.json"))) >= 3:
+                break
+            time.sleep(0.01)
+        running = proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    stored = len(list((out / "points").glob("*.json")))
+    assert running and 3 <= stored < 12, (running, stored)  # killed part-way
+    assert main(["sweep", str(spec), "--out", str(out)]) == 0
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "whole")]) == 0
+    assert (out / "sweep.csv").read_text() == (tmp_path / "whole" / "sweep.csv").read_text()
+    assert len(list((out / "points").glob("*.json"))) == 12  # nothing duplicated
+
+
+@pytest.mark.slow  # a process cluster of its own and a restarted worker: 6-10 s here
+def test_killed_dask_worker_changes_nothing(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    # tasks of ~0.1 s, so the kill lands while tasks are running
+    monkeypatch.setattr(_tasks, "TASK_WORK", 1 << 27)
+    v, w, v_star, w_star = _problem(8, 8, seed=2)
+    kw = dict(n_samples=12 * (1 << 20), rng=4)
+    assert len(mcmod.task_ranges("full", 8, 8, 2, kw["n_samples"])) >= 10
+    local = stefast.monte_carlo(v, w, v_star, w_star, **kw)
+    with _dask_cluster(True) as cluster, distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)
+        result = {}
+        run = threading.Thread(target=lambda: result.update(est=stefast.monte_carlo(
+            v, w, v_star, w_star, executor=client, **kw)))
+        run.start()
+        victim = sorted(pids)[0]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not client.processing().get(victim):
+            time.sleep(0.01)
+        time.sleep(0.05)  # into the task
+        busy = bool(client.processing().get(victim)) and run.is_alive()
+        os.kill(pids[victim], signal.SIGKILL)
+        run.join(120)
+        assert busy and not run.is_alive()
+        # the nanny restarted the worker: a new process answers
+        assert pids[victim] not in client.run(os.getpid).values()
+    _assert_same_mc(result["est"], local)
