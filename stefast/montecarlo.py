@@ -19,6 +19,10 @@ sample's value depends only on (key, b). Blocks of ``BLOCK`` samples
 problem only) are summed in double and folded in block order, so the
 result is bitwise identical for any ``threads`` and any super-block size
 (the loop that gives progress reports and Ctrl-C checks between C calls).
+Runs of more than about a second of work are reduced in pieces of whole
+blocks (``task_ranges``, a function of the problem and n_samples only)
+merged in order, here or as the tasks of an ``executor=``: the same bits
+either way.
 """
 
 import math
