@@ -387,7 +387,7 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     t, exps = v_scale(v, v_star, w.size)
     cast = tuple(np.ascontiguousarray(a, dtype=dtype).reshape(-1)
                  for a in (v * t, w, v_star * t, w_star, Q, alpha, beta))
-    problem = _Problem(cast, k, m, n, ste, method, dtype, Q64, exps, key,
+    problem = _Problem(cast, k, m, n, ste, method, dtype, Q64, key,
                        block_samples(method, m, n, k))
     pieces = [(start + a, c) for a, c in task_ranges(method, m, n, k, n_samples)]
 
@@ -421,7 +421,13 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     est = parts[0]
     for part in parts[1:]:
         est = est.merge(part)
-    return est
+    if exps is None:
+        return est
+    # the pieces are statistics of the scaled model (v_scale): undone once, on
+    # the merged moments, so no piece's m2 overflows where the answer does not
+    mean = np.concatenate([[est.loss], est.grad_v, est.grad_w])
+    return MCEstimate._from_moments(mean, est.m2, est.n_samples, method, ste, dtype, m,
+                                    est.segments, exps)
 
 
 @dataclass(frozen=True)
@@ -436,7 +442,6 @@ class _Problem:
     method: str
     dtype: np.dtype
     Q: np.ndarray  # float64 basis, for the conditional method's mapping
-    exps: object  # v_scale's exponents or None
     key: np.ndarray
     block: int
 
@@ -464,7 +469,7 @@ def _mc_piece(p, first, count, threads, report=None):
             np.concatenate([mean, np.zeros(p.n)]), np.concatenate([m2, np.zeros(p.n)]))
     segments = ((int(p.key[0]), int(p.key[1]), first, first + count),)
     return MCEstimate._from_moments(mean, m2, int(n_done[0]), p.method, p.ste, p.dtype, p.m,
-                                    segments, p.exps)
+                                    segments)
 
 
 def _conditional_to_g(mean, m2, Q, m):

@@ -166,6 +166,20 @@ def test_task_ranges_rule(method):
             assert (c - block) * cost < _tasks.TASK_WORK or len(ranges) * 2 > _tasks.MAX_TASKS
 
 
+def test_pieces_of_a_huge_v_keep_finite_standard_errors(small_tasks):
+    # |v| = 2**300: the pieces are statistics of the model scaled down by a
+    # power of two, undone once after merging; their m2 (~ |v|**4) would
+    # overflow if each piece were scaled back before the merge
+    v, w, v_star, w_star = _problem()
+    kw = dict(n_samples=4000, rng=8)
+    assert len(mcmod.task_ranges("full", 5, 4, 2, 4000)) > 1
+    base = stefast.monte_carlo(v, w, v_star, w_star, **kw)
+    big = stefast.monte_carlo(v * 2.0**300, w, v_star * 2.0**300, w_star, **kw)
+    assert np.isfinite(big.loss_se) and np.all(np.isfinite(big.grad_w_se))
+    assert big.loss_se == pytest.approx(base.loss_se * 2.0**600, rel=1e-12)
+    np.testing.assert_allclose(big.grad_v_se, base.grad_v_se * 2.0**300, rtol=1e-12)
+
+
 def test_pieces_merge_to_one_segment():
     v, w, v_star, w_star = _problem()
     a = stefast.monte_carlo(v, w, v_star, w_star, n_samples=100, rng=3)
