@@ -28,7 +28,12 @@ MAX_TASKS = 1 << 14
 class TaskError(RuntimeError):
     """A task raised; ``task`` says which (a sample range, runs, a grid point).
 
-    The task's own exception is the ``__cause__``.
+    Parameters
+    ----------
+    task : str
+        The task, as the message names it (``"grid point theta=1.0"``).
+    exc : BaseException
+        The task's own exception, also the ``__cause__``.
     """
 
     def __init__(self, task, exc):

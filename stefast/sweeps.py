@@ -142,7 +142,18 @@ class SweepTable:
         return (*self.params, "quantity", "value", "se")
 
     def column(self, name):
-        """One column as a NumPy array (se: None becomes NaN)."""
+        """Return one column as a NumPy array.
+
+        Parameters
+        ----------
+        name : str
+            One of ``columns``.
+
+        Returns
+        -------
+        ndarray
+            The column's values in row order (in ``se``, None becomes NaN).
+        """
         if name not in self.columns:
             raise KeyError(f"no column {name!r}; the columns are {self.columns}")
         values = [r[name] for r in self.rows]
@@ -151,7 +162,19 @@ class SweepTable:
         return np.array(values)
 
     def to_csv(self, path):
-        """Write the table as CSV (an empty cell where se is None)."""
+        """Write the table as CSV.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (replaced if it exists).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``; a header row of ``columns``, then one line per row, an
+            empty cell where ``se`` is None.
+        """
         with open(path, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(self.columns)
