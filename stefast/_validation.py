@@ -173,9 +173,9 @@ def check_threads(threads):
 def is_dask_client(obj):
     """True for a dask.distributed.Client, recognised without importing dask
     (which is optional and slow to import)."""
-    cls = type(obj)
-    return (cls.__module__.split(".")[0] == "distributed" and cls.__name__ == "Client"
-            and callable(getattr(obj, "submit", None)))
+    return callable(getattr(obj, "submit", None)) and any(
+        c.__module__.split(".")[0] == "distributed" and c.__name__ == "Client"
+        for c in type(obj).__mro__)
 
 
 def check_executor(executor, name="executor"):
