@@ -160,3 +160,18 @@ def test_sweep_unreachable_scheduler_exits_2(tmp_path, capsys):
                  "--scheduler", "tcp://127.0.0.1:9", "--timeout", "2"]) == 2
     err = capsys.readouterr().err
     assert "--scheduler 'tcp://127.0.0.1:9': cannot connect" in err
+
+
+def test_sweep_on_a_scheduler_and_on_workers_gives_the_same_csv(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    spec = _spec(tmp_path)
+    assert main(["sweep", spec, "--out", str(tmp_path / "here")]) == 0
+    want = (tmp_path / "here" / "sweep.csv").read_text()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster:
+        assert main(["sweep", spec, "--out", str(tmp_path / "sched"),
+                     "--scheduler", cluster.scheduler_address]) == 0
+    assert main(["sweep", spec, "--out", str(tmp_path / "workers"), "--workers", "1"]) == 0
+    assert "Dask scheduler" in capsys.readouterr().err
+    assert (tmp_path / "sched" / "sweep.csv").read_text() == want
+    assert (tmp_path / "workers" / "sweep.csv").read_text() == want
