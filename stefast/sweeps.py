@@ -36,7 +36,7 @@ __all__ = ["sweep", "SweepTable", "QUANTITIES", "point_seed"]
 
 
 # --------------------------------------------------------------------------
-# the built-in quantities: fn(point, rng, threads) -> [(name, value, se), ...]
+# the built-in quantities: fn(point, rng, threads) -> {name: value or (value, se)}
 # --------------------------------------------------------------------------
 
 
@@ -62,9 +62,9 @@ def _closed_form(point, rng, threads):
     v, w, v_star, w_star = _model(point)
     ste = point.get("ste", "relu")
     g = stefast.expected_coarse_grad(v, w, v_star, w_star, ste).grad_w
-    return [("loss", float(stefast.population_loss(v, w, v_star, w_star)), None),
-            ("grad_w_par", float(g[0]), None), ("grad_w_perp", float(g[1]), None),
-            ("cosine", float(stefast.coarse_grad_cosine(v, w, v_star, w_star, ste)), None)]
+    return {"loss": float(stefast.population_loss(v, w, v_star, w_star)),
+            "grad_w_par": float(g[0]), "grad_w_perp": float(g[1]),
+            "cosine": float(stefast.coarse_grad_cosine(v, w, v_star, w_star, ste))}
 
 
 def _monte_carlo(point, rng, threads):
@@ -74,9 +74,9 @@ def _monte_carlo(point, rng, threads):
     est = stefast.monte_carlo(v, w, v_star, w_star, ste=point.get("ste", "relu"),
                               n_samples=point["n_samples"], method=point.get("method", "full"),
                               rng=gen, threads=threads)
-    return [("loss", est.loss, est.loss_se),
-            ("grad_w_par", float(est.grad_w[0]), float(est.grad_w_se[0])),
-            ("grad_w_perp", float(est.grad_w[1]), float(est.grad_w_se[1]))]
+    return {"loss": (est.loss, est.loss_se),
+            "grad_w_par": (float(est.grad_w[0]), float(est.grad_w_se[0])),
+            "grad_w_perp": (float(est.grad_w[1]), float(est.grad_w_se[1]))}
 
 
 def _ensemble(point, rng, threads):
@@ -91,14 +91,14 @@ def _ensemble(point, rng, threads):
         n_train=point.get("n_train"), batch_size=point.get("batch_size"),
         label_noise=point.get("label_noise", 0.0), tol=point.get("tol"), rng=gen,
         threads=threads)
-    rows = []
+    out = {}
     for status in ("global", "spurious"):
         p = float(np.mean(res.status == status))
-        rows.append((f"p_{status}", p, math.sqrt(p * (1 - p) / R)))
-    f = res.f[np.isfinite(res.f)]
+        out[f"p_{status}"] = (p, math.sqrt(p * (1 - p) / R))
+    f = res.f[np.isfinite(res.f)]  # diverged runs have no population loss
     se = float(np.std(f, ddof=1) / math.sqrt(f.size)) if f.size > 1 else math.nan
-    rows.append(("mean_f", float(np.mean(f)) if f.size else math.nan, se))
-    return rows
+    out["mean_f"] = (float(np.mean(f)) if f.size else math.nan, se)
+    return out
 
 
 #: name -> (function, required parameters, optional parameters)
@@ -252,10 +252,11 @@ def _check_quantity(quantity, names):
 def _evaluate(fn, point, entropy, threads):
     """One grid point (a task): rows as (name, float, float or None)."""
     out = fn(dict(point), np.random.SeedSequence(entropy), threads)
-    items = out.items() if isinstance(out, dict) else (
-        ((r[0], r[1:] if len(r) == 3 else r[1]) for r in out))
+    if not isinstance(out, dict):
+        raise TypeError(f"the quantity must return a dict of name -> value or (value, se), "
+                        f"got {type(out).__name__}")
     rows = []
-    for name, x in items:
+    for name, x in out.items():
         value, se = x if isinstance(x, tuple) else (x, None)
         rows.append((str(name), float(value), None if se is None else float(se)))
     return rows
@@ -286,7 +287,8 @@ def sweep(quantity, grid, *, fixed=None, seed=0, store=None, executor=None, thre
         from it with ``|w| = 1``, and ``v``, ``v*`` standard normal drawn
         from ``(model_seed, m)`` (default model_seed 0: the same model for
         every quantity and base seed); parameters ``m``, ``n`` (>= 2) and
-        ``ste`` (default "relu"). The point's seed drives the sampling only. ``"closed_form"`` gives loss, grad_w_par, grad_w_perp (the
+        ``ste`` (default "relu"); the point's seed drives the sampling only.
+        ``"closed_form"`` gives loss, grad_w_par, grad_w_perp (the
         components of E[g_mu] along w* and across it, in the plane of w)
         and cosine (with df/dw), without standard errors;
         ``"monte_carlo"`` estimates the first three (parameters

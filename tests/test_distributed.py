@@ -423,3 +423,9 @@ def test_killed_dask_worker_changes_nothing(monkeypatch):
         # the nanny restarted the worker: a new process answers
         assert pids[victim] not in client.run(os.getpid).values()
     _assert_same_mc(result["est"], local)
+
+
+def test_sweep_quantity_returning_a_non_dict_names_the_point():
+    with pytest.raises(stefast.TaskError, match=r"grid point x=1: TypeError: the quantity must "
+                                                r"return a dict .* got float"):
+        stefast.sweep(lambda point, rng, threads: 1.0, {"x": [1]})
