@@ -14,7 +14,8 @@
 Every subcommand takes ``--json`` for machine output (except reproduce, which
 writes files). Exit codes: 0 success, 2 usage error (one line on stderr, no
 traceback). Library errors caused by the user's values (ValueError,
-TypeError) are reported the same way.
+TypeError) are reported the same way. A sweep point that fails exits 1 with
+one line naming the point and the error.
 """
 
 import argparse

@@ -175,3 +175,12 @@ def test_sweep_on_a_scheduler_and_on_workers_gives_the_same_csv(tmp_path, capsys
     assert "Dask scheduler" in capsys.readouterr().err
     assert (tmp_path / "sched" / "sweep.csv").read_text() == want
     assert (tmp_path / "workers" / "sweep.csv").read_text() == want
+
+
+def test_sweep_failing_point_exits_1_naming_it(tmp_path, capsys):
+    # n_samples = 1 passes the spec checks and fails in monte_carlo (it needs 2)
+    spec = _spec(tmp_path, SWEEP_SPEC.replace("n_samples = 3000", "n_samples = 1"))
+    assert main(["sweep", spec, "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("stefast: error: grid point theta=0.5, ste='relu': ValueError: "
+                          "n_samples must be") and "Traceback" not in err
