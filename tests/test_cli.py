@@ -184,3 +184,11 @@ def test_sweep_failing_point_exits_1_naming_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("stefast: error: grid point theta=0.5, ste='relu': ValueError: "
                           "n_samples must be") and "Traceback" not in err
+
+
+def test_sweep_workers_without_dask_names_the_extra(tmp_path, capsys, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if absent
+    assert main(["sweep", _spec(tmp_path), "--out", str(tmp_path / "o"), "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers needs Dask" in err and "stefast[distributed]" in err
