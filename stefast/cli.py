@@ -315,8 +315,11 @@ def _cmd_sweep(args):
     try:
         if client is not None:
             print(f"sweep: Dask scheduler {client.scheduler.address}", file=sys.stderr)
+        # a bar on a terminal; otherwise (a batch job's log) one line per point
+        progress = True if sys.stderr.isatty() else (
+            lambda done, total: print(f"sweep: {done}/{total} points", file=sys.stderr))
         table = stefast.sweep(quantity, grid, fixed=fixed, seed=seed, store=points_dir,
-                              executor=client, progress=True)
+                              executor=client, progress=progress)
     finally:
         if client is not None:
             client.close()

@@ -316,8 +316,11 @@ def sweep(quantity, grid, *, fixed=None, seed=0, store=None, executor=None, thre
         The table does not depend on it.
     threads : int, optional
         OpenMP threads per point (None: every core here, 1 on an executor).
-    progress : bool
-        A progress bar over points on stderr (needs tqdm).
+    progress : bool or callable
+        True: a progress bar over points on stderr when it is a terminal
+        (needs tqdm). A callable ``progress(done, total)`` is called with
+        the points finished so far (those read from ``store`` first), at the
+        start and as each point finishes.
 
     Returns
     -------
@@ -356,7 +359,10 @@ def sweep(quantity, grid, *, fixed=None, seed=0, store=None, executor=None, thre
     todo = [i for i, r in enumerate(results) if r is None]
 
     bar = None
-    if progress and sys.stderr is not None and sys.stderr.isatty():
+    report = progress if callable(progress) else None
+    if report is not None:
+        report(len(points) - len(todo), len(points))
+    elif progress and sys.stderr is not None and sys.stderr.isatty():
         tqdm = require("tqdm.auto", "sweep(progress=True)").tqdm
         bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="point",
                    desc=f"sweep[{qname}]", file=sys.stderr)
@@ -369,6 +375,8 @@ def sweep(quantity, grid, *, fixed=None, seed=0, store=None, executor=None, thre
                                      "rows": rows})
         if bar is not None:
             bar.update(1)
+        if report is not None:
+            report(sum(r is not None for r in results), len(points))
 
     try:
         _tasks.run_tasks(executor, _evaluate,

@@ -114,7 +114,11 @@ def _spec(tmp_path, text=SWEEP_SPEC):
 
 def test_sweep_writes_the_library_table(tmp_path, capsys):
     out = tmp_path / "out"
-    data = _json(["sweep", _spec(tmp_path), "--out", str(out)], capsys)
+    assert main(["sweep", _spec(tmp_path), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    # stderr is not a terminal here: a progress line at the start and per point
+    assert captured.err.splitlines() == [f"sweep: {k}/4 points" for k in range(5)]
     want = stefast.sweep("monte_carlo", {"theta": [0.5, 2.0], "ste": ["relu", "identity"]},
                          fixed={"m": 3, "n": 4, "n_samples": 3000}, seed=5)
     assert data["rows"] == [dict(r) for r in want.rows]
@@ -181,9 +185,9 @@ def test_sweep_failing_point_exits_1_naming_it(tmp_path, capsys):
     # n_samples = 1 passes the spec checks and fails in monte_carlo (it needs 2)
     spec = _spec(tmp_path, SWEEP_SPEC.replace("n_samples = 3000", "n_samples = 1"))
     assert main(["sweep", spec, "--out", str(tmp_path / "o")]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("stefast: error: grid point theta=0.5, ste='relu': ValueError: "
-                          "n_samples must be") and "Traceback" not in err
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("stefast: error: grid point theta=0.5, ste='relu': ValueError: "
+                              "n_samples must be") and err[:-1] == ["sweep: 0/4 points"]
 
 
 def test_sweep_workers_without_dask_names_the_extra(tmp_path, capsys, monkeypatch):
