@@ -200,35 +200,6 @@ def point_seed(seed, point):
     return np.random.SeedSequence([seed, *words])
 
 
-def _check_grid(grid, fixed):
-    if not isinstance(grid, dict) or not grid:
-        raise TypeError(f"grid must be a non-empty dict of parameter name -> list of values, "
-                        f"got {type(grid).__name__} {grid!r:.60}")
-    fixed = {} if fixed is None else fixed
-    if not isinstance(fixed, dict):
-        raise TypeError(f"fixed must be a dict of parameter name -> value, got "
-                        f"{type(fixed).__name__}")
-    scalars = (bool, int, float, str)
-    for name, values in grid.items():
-        if not isinstance(name, str):
-            raise TypeError(f"grid keys must be parameter names (str), got {name!r}")
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or not len(values):
-            raise ValueError(f"grid[{name!r}] must be a non-empty list of values, got {values!r:.60}")
-        for x in values:
-            if not isinstance(x, scalars):
-                raise TypeError(f"grid[{name!r}] values must be int, float, str or bool (they "
-                                f"name the point's file and seed), got {type(x).__name__} {x!r:.40}")
-        if len(set(map(json.dumps, values))) != len(values):
-            raise ValueError(f"grid[{name!r}] repeats a value: {list(values)!r:.80}")
-    for name, x in fixed.items():
-        if name in grid:
-            raise ValueError(f"parameter {name!r} is both in grid and in fixed")
-        if not isinstance(x, scalars) and x is not None:
-            raise TypeError(f"fixed[{name!r}] must be int, float, str, bool or None, got "
-                            f"{type(x).__name__}")
-    return fixed
-
-
 def _check_quantity(quantity, names):
     """(function, name recorded in the store)."""
     if callable(quantity):
@@ -340,7 +311,7 @@ def sweep(quantity, grid, *, fixed=None, seed=0, store=None, executor=None, thre
     >>> len(t), t.columns
     (8, ('theta', 'quantity', 'value', 'se'))
     """
-    fixed = _check_grid(grid, fixed)
+    fixed = val.check_sweep_grid(grid, fixed)
     names = list(grid) + [k for k in fixed if k not in grid]
     fn, qname = _check_quantity(quantity, names)
     seed = val.check_int(seed, "seed", 0, 2**64 - 1)

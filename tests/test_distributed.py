@@ -7,7 +7,6 @@ alone reads to cut the work) so that small problems make many tasks.
 """
 
 import concurrent.futures
-import json
 import multiprocessing
 import os
 import signal
