@@ -30,6 +30,10 @@ from stefast.montecarlo import MCEstimate, monte_carlo, standard_normals
 # ---- coarse gradient descent ----
 from stefast.descent import EnsembleResult, Trajectory, coarse_gradient_descent, descent_ensemble
 
+# ---- sweeps and executors (issue 21: executor= takes a Dask Client) ----
+from stefast._tasks import TaskError
+from stefast.sweeps import SweepTable, sweep
+
 # ---- the installed C library (stefast/include, stefast/lib): python -m stefast.config ----
 from stefast._clib import get_include, get_library_dir
 
@@ -48,5 +52,6 @@ __all__ = [
     "quantized_ste",
     "MCEstimate", "monte_carlo", "standard_normals",
     "Trajectory", "coarse_gradient_descent", "EnsembleResult", "descent_ensemble",
+    "TaskError", "SweepTable", "sweep",
     "get_include", "get_library_dir",
 ]

@@ -5,6 +5,8 @@ so a user reads "v has length 5 but Z has 7 rows (Z.shape[-2])" instead of a
 Cython buffer error. Nothing here computes a result.
 """
 
+import concurrent.futures
+import json
 import operator
 import os
 from pathlib import Path
@@ -167,6 +169,24 @@ def check_threads(threads):
     if type(threads) is int and 1 <= threads <= MAX_THREADS:
         return threads
     return check_int(threads, "threads", 1, MAX_THREADS, expected="None or an integer")
+
+
+def is_dask_client(obj):
+    """True for a dask.distributed.Client, recognised without importing dask
+    (which is optional and slow to import)."""
+    return callable(getattr(obj, "submit", None)) and any(
+        c.__module__.split(".")[0] == "distributed" and c.__name__ == "Client"
+        for c in type(obj).__mro__)
+
+
+def check_executor(executor, name="executor"):
+    """None (run here), a concurrent.futures.Executor or a dask.distributed.Client."""
+    if executor is None or isinstance(executor, concurrent.futures.Executor) \
+            or is_dask_client(executor):
+        return executor
+    raise TypeError(f"{name} must be None, a concurrent.futures.Executor or a "
+                    f"dask.distributed.Client; got {type(executor).__name__} "
+                    f"{_short_repr(executor)}")
 
 
 def check_positive_int(value, name, minimum=1):
@@ -534,3 +554,37 @@ def check_ensemble_inputs(v0, w0, v_star, w_star, Z, y):
     c = np.ascontiguousarray
     return (c(v0), c(w0), c(v_star), c(w_star), None if Z is None else c(Z),
             None if y is None else c(y), sv, (R, N, m, n))
+
+
+# ---- sweeps ----
+
+
+def check_sweep_grid(grid, fixed):
+    """fixed as a dict (None: {}); grid a dict of non-empty lists of distinct
+    JSON scalars (they name each point's file and seed), no name in both."""
+    if not isinstance(grid, dict) or not grid:
+        raise TypeError(f"grid must be a non-empty dict of parameter name -> list of values, "
+                        f"got {type(grid).__name__} {grid!r:.60}")
+    fixed = {} if fixed is None else fixed
+    if not isinstance(fixed, dict):
+        raise TypeError(f"fixed must be a dict of parameter name -> value, got "
+                        f"{type(fixed).__name__}")
+    scalars = (bool, int, float, str)
+    for name, values in grid.items():
+        if not isinstance(name, str):
+            raise TypeError(f"grid keys must be parameter names (str), got {name!r}")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or not len(values):
+            raise ValueError(f"grid[{name!r}] must be a non-empty list of values, got {values!r:.60}")
+        for x in values:
+            if not isinstance(x, scalars):
+                raise TypeError(f"grid[{name!r}] values must be int, float, str or bool (they "
+                                f"name the point's file and seed), got {type(x).__name__} {x!r:.40}")
+        if len(set(map(json.dumps, values))) != len(values):
+            raise ValueError(f"grid[{name!r}] repeats a value: {list(values)!r:.80}")
+    for name, x in fixed.items():
+        if name in grid:
+            raise ValueError(f"parameter {name!r} is both in grid and in fixed")
+        if not isinstance(x, scalars) and x is not None:
+            raise TypeError(f"fixed[{name!r}] must be int, float, str, bool or None, got "
+                            f"{type(x).__name__}")
+    return fixed

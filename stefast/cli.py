@@ -9,11 +9,13 @@
     stefast zoo       [--out DIR] [--m --n --seed] [--quick]  every registry surrogate: zoo.md + figures
     stefast table1    [--out DIR] [--quick|--full]  the paper's Section 4 on MNIST digits (PyTorch)
     stefast bench     [--out DIR] [--quick]  the benchmark suite as a report
+    stefast sweep     SPEC --out DIR [--workers N | --scheduler ADDRESS]  a quantity over a grid
 
 Every subcommand takes ``--json`` for machine output (except reproduce, which
 writes files). Exit codes: 0 success, 2 usage error (one line on stderr, no
 traceback). Library errors caused by the user's values (ValueError,
-TypeError) are reported the same way.
+TypeError) are reported the same way. A sweep point that fails exits 1 with
+one line naming the point and the error.
 """
 
 import argparse
@@ -244,6 +246,104 @@ def _cmd_zoo(args):
 
 
 # --------------------------------------------------------------------------
+# sweep
+# --------------------------------------------------------------------------
+
+_SPEC_KEYS = ("quantity", "seed", "grid", "fixed")
+
+
+def _read_spec(path):
+    """The sweep SPEC (TOML): quantity, seed, [grid], [fixed]."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ValueError("SPEC: reading TOML needs Python >= 3.11 or the tomli package") \
+                from None
+    try:
+        with open(path, "rb") as f:
+            spec = tomllib.load(f)
+    except OSError as exc:
+        raise ValueError(f"SPEC {path!r} cannot be read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"SPEC {path!r} is not valid TOML: {exc}") from None
+    unknown = sorted(set(spec) - set(_SPEC_KEYS))
+    if unknown:
+        raise ValueError(f"SPEC {path!r}: unknown key(s) {unknown}; expected {_SPEC_KEYS}")
+    quantity = spec.get("quantity")
+    if quantity not in stefast.sweeps.QUANTITIES:
+        raise ValueError(f"SPEC {path!r}: quantity must be one of "
+                         f"{tuple(stefast.sweeps.QUANTITIES)}, got {quantity!r}")
+    if not isinstance(spec.get("grid"), dict):
+        raise ValueError(f"SPEC {path!r}: needs a [grid] table of parameter = [values]")
+    return quantity, spec.get("seed", 0), spec["grid"], spec.get("fixed", {})
+
+
+def _dask_client(args):
+    """A Client of the cluster at --scheduler, or of a new LocalCluster of
+    --workers processes; None when neither is given."""
+    if args.scheduler is None and args.workers is None:
+        return None, None
+    option = "--scheduler" if args.scheduler is not None else "--workers"
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError(f'{option} needs Dask: python -m pip install "stefast[distributed]"') \
+            from None
+    if args.scheduler is not None:
+        try:
+            return distributed.Client(args.scheduler, timeout=args.timeout), None
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"--scheduler {args.scheduler!r}: cannot connect ({exc})") from None
+    cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                       dashboard_address=":0")
+    return distributed.Client(cluster), cluster
+
+
+def _cmd_sweep(args):
+    import time
+
+    quantity, seed, grid, fixed = _read_spec(args.spec)
+    out = val.check_output_dir(args.out)
+    points_dir = out / "points"
+    points_dir.mkdir(exist_ok=True)
+    had = len(list(points_dir.glob("*.json")))
+    client, cluster = _dask_client(args)
+    start = time.perf_counter()
+    try:
+        if client is not None:
+            print(f"sweep: Dask scheduler {client.scheduler.address}", file=sys.stderr)
+        # a bar on a terminal; otherwise (a batch job's log) one line per point
+        progress = True if sys.stderr.isatty() else (
+            lambda done, total: print(f"sweep: {done}/{total} points", file=sys.stderr))
+        table = stefast.sweep(quantity, grid, fixed=fixed, seed=seed, store=points_dir,
+                              executor=client, progress=progress)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    elapsed = time.perf_counter() - start
+    n_points = len(table) // max(1, len({r["quantity"] for r in table.rows}))
+    paths = [str(table.to_csv(out / "sweep.csv"))]
+    if len(table.params) <= 2 and not isinstance(table.rows[0][table.params[0]], str):
+        try:
+            from stefast.experiments.figures import plot_sweep
+            paths.append(plot_sweep(table, out / "sweep.png"))
+        except ImportError:
+            print("sweep: no figure (matplotlib is not installed)", file=sys.stderr)
+    if args.json:
+        print(json.dumps(jsonable({"rows": list(table.rows), "paths": paths}), indent=2))
+    else:
+        print(format_table(list(table.rows), list(table.columns)))
+        print(f"\n{n_points} points ({min(had, n_points)} read from {points_dir}, the rest "
+              f"computed) in {elapsed:.1f} s; wrote {', '.join(map(str, paths))}")
+    return 0
+
+
+# --------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------
 
@@ -316,6 +416,23 @@ def build_parser():
                    help="the families at their defaults only, fewer runs and angles")
     p.set_defaults(func=_cmd_zoo)
 
+    p = sub.add_parser("sweep", help="a quantity over a parameter grid (TOML SPEC), resumable, "
+                                     "on a Dask cluster with --workers or --scheduler")
+    p.add_argument("spec", metavar="SPEC",
+                   help="TOML file: quantity = closed_form | monte_carlo | ensemble, seed, "
+                        "[grid] name = [values], [fixed] name = value")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory: points/ (one file per finished point; a rerun "
+                        "computes only the missing ones), sweep.csv, sweep.png")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_int_in(1, 4096), default=None, metavar="N",
+                       help="run on a local Dask cluster of N single-threaded worker processes")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on the Dask cluster at ADDRESS (tcp://host:8786)")
+    p.add_argument("--timeout", type=_positive_float, default=30.0, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_sweep)
+
     table1.add_table1_parser(sub)
     benchreport.add_bench_parser(sub)
     return parser
@@ -333,6 +450,9 @@ def main(argv=None):
     except (ValueError, TypeError) as exc:
         print(f"stefast: error: {exc}", file=sys.stderr)
         return 2
+    except stefast.TaskError as exc:  # a sweep point or task failed: say which, no traceback
+        print(f"stefast: error: {exc}", file=sys.stderr)
+        return 1
     except MemoryError:
         print("stefast: error: not enough memory for the sizes asked for", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ import numpy as np
 
 from stefast import _core
 from stefast import _formulas as fm
+from stefast import _tasks
 from stefast import _validation as val
 from stefast import analytic as an
 from stefast._geometry import PHI0, TWO_PI, geometry, orthonormal_basis, unit_geometry
@@ -249,7 +250,8 @@ _CALL_WORK = 2e8
 
 
 def _run_ensemble(v0, w0, v_star, w_star, *, ste, lr, steps, Z, y, n_train, batch_size,
-                  label_noise, rng, record_every, tol, threads, progress, first_stream=0):
+                  label_noise, rng, record_every, tol, threads, progress, first_stream=0,
+                  executor=None):
     """Validate, run in C in groups of runs, and return the raw arrays."""
     ste = val.check_ste(ste)
     v0, w0, v_star, w_star, Z, y, stride, (R, N, m, n) = val.check_ensemble_inputs(
@@ -273,7 +275,8 @@ def _run_ensemble(v0, w0, v_star, w_star, *, ste, lr, steps, Z, y, n_train, batc
         raise ValueError("online runs (no Z, no n_train) need batch_size, the samples per step")
     record_every = 0 if record_every is None else val.check_positive_int(record_every,
                                                                           "record_every")
-    threads = val.check_threads(threads)
+    executor = val.check_executor(executor)
+    threads = _tasks.task_threads(executor, threads)
     first_stream = val.check_positive_int(first_stream, "first_stream", minimum=0)
     key = mc_key(rng)
     dt = v0.dtype
@@ -282,40 +285,90 @@ def _run_ensemble(v0, w0, v_star, w_star, *, ste, lr, steps, Z, y, n_train, batc
                steps_taken=np.empty(R, np.int64), final_loss=np.empty(R),
                rec_loss=np.full((R, n_rec), np.nan), rec_v=np.full((R, n_rec, m), np.nan, dt),
                rec_w=np.full((R, n_rec, n), np.nan, dt))
-    empty = np.empty(0, dt)
     B = batch_size if batch_size is not None and (N == 0 or batch_size < N) else N
-    group = max(threads, int(_CALL_WORK // max(1.0, (steps + 1) * B * m * n)))
+    run_work = max(1.0, (steps + 1) * B * m * n)
+    params = dict(N=N, m=m, n=n, lr=lr, steps=steps, batch_size=batch_size or 0,
+                  record_every=record_every, tol=tol, label_noise=label_noise, ste=ste, key=key,
+                  n_rec=n_rec, dtype=dt)
+
+    def task(lo, hi):
+        """The arguments of _ensemble_runs for runs lo .. hi - 1: only their slices
+        travel to a worker."""
+        sl = slice(lo, hi)
+        return (v0[sl], w0[sl], v_star[sl] if stride else v_star,
+                w_star[sl] if stride else w_star, None if Z is None else Z[sl],
+                None if y is None else y[sl], first_stream + lo, params)
+
+    def store(lo, res):
+        for name, a in res.items():
+            out[name][lo:lo + len(a)] = a
+
     bar = None
     if progress and sys.stderr is not None and sys.stderr.isatty():
         tqdm = require("tqdm.auto", "descent_ensemble(progress=True)").tqdm
         bar = tqdm(total=R, unit="run", desc="descent_ensemble", file=sys.stderr)
-    done = 0
     try:
-        while done < R:
-            k = min(group, R - done)
-            sl = slice(done, done + k)
-            _core.descent_ensemble(
-                v0[sl].reshape(-1), w0[sl].reshape(-1),
-                (v_star[sl] if stride else v_star).reshape(-1),
-                (w_star[sl] if stride else w_star).reshape(-1), stride,
-                empty if Z is None else Z[sl].reshape(-1),
-                empty if y is None else y[sl].reshape(-1),
-                k, N, m, n, first_stream + done, lr, steps, batch_size or 0, record_every, tol,
-                label_noise, c_argument(ste), key,
-                out["v"][sl].reshape(-1), out["w"][sl].reshape(-1), out["steps_taken"][sl],
-                out["final_loss"][sl], out["rec_loss"][sl].reshape(-1),
-                out["rec_v"][sl].reshape(-1), out["rec_w"][sl].reshape(-1), n_rec, threads)
-            done += k
-            if bar is not None:
-                bar.update(k)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"descent_ensemble interrupted after {done} of {R} runs") from None
+        if executor is None:
+            group = max(threads, int(_CALL_WORK // run_work))
+            done = 0
+            try:
+                while done < R:
+                    k = min(group, R - done)
+                    store(done, _ensemble_runs(*task(done, done + k), threads))
+                    done += k
+                    if bar is not None:
+                        bar.update(k)
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(
+                    f"descent_ensemble interrupted after {done} of {R} runs") from None
+        else:
+            groups = ensemble_task_runs(R, run_work)
+
+            def finished(i, res):
+                store(groups[i][0], res)
+                if bar is not None:
+                    bar.update(groups[i][1] - groups[i][0])
+            _tasks.run_tasks(executor, _ensemble_runs,
+                             [(*task(lo, hi), threads) for lo, hi in groups],
+                             [f"descent_ensemble runs {lo} .. {hi - 1}" for lo, hi in groups],
+                             on_result=finished)
     finally:
         if bar is not None:
             bar.close()
     out.update(R=R, N=N, m=m, n=n, record_every=record_every, v_star=v_star, w_star=w_star,
                stride=stride, n_rec=n_rec)
     return out
+
+
+def ensemble_task_runs(R, run_work):
+    """(lo, hi) run ranges of the tasks of an ensemble of R runs of run_work
+    multiply-adds each: the fewest runs with at least TASK_WORK of work
+    (about a second on one core), at most MAX_TASKS tasks. Runs are
+    independent (run r draws from stream first_stream + r), so the cut never
+    changes a bit of the result; it only sets the scheduling overhead."""
+    per = max(1, math.ceil(_tasks.TASK_WORK / run_work), -(-R // _tasks.MAX_TASKS))
+    return [(lo, min(R, lo + per)) for lo in range(0, R, per)]
+
+
+def _ensemble_runs(v0, w0, v_star, w_star, Z, y, first_run, p, threads):
+    """Runs first_run .. first_run + len(v0) - 1 in C: their outputs in a dict
+    of fresh arrays (a task of descent_ensemble, here or on a worker)."""
+    k, m, n, n_rec, dt = len(v0), p["m"], p["n"], p["n_rec"], p["dtype"]
+    res = dict(v=np.empty((k, m), dt), w=np.empty((k, n), dt),
+               steps_taken=np.empty(k, np.int64), final_loss=np.empty(k),
+               rec_loss=np.full((k, n_rec), np.nan), rec_v=np.full((k, n_rec, m), np.nan, dt),
+               rec_w=np.full((k, n_rec, n), np.nan, dt))
+    empty = np.empty(0, dt)
+    c = np.ascontiguousarray
+    _core.descent_ensemble(
+        c(v0).reshape(-1), c(w0).reshape(-1), c(v_star).reshape(-1), c(w_star).reshape(-1),
+        int(v_star.ndim == 2), empty if Z is None else c(Z).reshape(-1),
+        empty if y is None else c(y).reshape(-1), k, p["N"], m, n, first_run, p["lr"],
+        p["steps"], p["batch_size"], p["record_every"], p["tol"], p["label_noise"],
+        c_argument(p["ste"]), p["key"], res["v"].reshape(-1), res["w"].reshape(-1),
+        res["steps_taken"], res["final_loss"], res["rec_loss"].reshape(-1),
+        res["rec_v"].reshape(-1), res["rec_w"].reshape(-1), n_rec, threads)
+    return res
 
 
 def _population_record(V, W, v_star, w_star, ste):
@@ -614,7 +667,7 @@ def _status(v, w, v_star, w_star, steps_taken, steps, success_tol):
 def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y=None,
                      n_train=None, batch_size=None, label_noise=0.0, rng=None,
                      record_every=None, tol=None, success_tol=1e-3, first_stream=0,
-                     threads=None, progress=False):
+                     threads=None, progress=False, executor=None):
     """R independent runs of coarse gradient descent in one call, in C.
 
     Each run is Algorithm 1 on its own data: a given training set, one drawn
@@ -668,6 +721,14 @@ def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y
     progress : bool, optional
         A progress bar over runs (needs tqdm); Ctrl-C stops between groups
         of runs with a KeyboardInterrupt saying how far it got.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client, optional
+        None runs here. Otherwise the runs are cut into tasks of consecutive
+        runs, each as few runs as make at least ``2**30`` multiply-adds
+        (``(steps + 1) * batch * m * n`` per run; about a second on one
+        core) with at most ``2**14`` tasks, and run on the executor; task i
+        gets only its runs' slices of the inputs. Run r draws from stream
+        ``first_stream + r`` wherever it runs, so the result is bitwise the
+        one of ``executor=None``. ``threads`` is then per task (None: 1).
 
     Returns
     -------
@@ -690,7 +751,7 @@ def descent_ensemble(v0, w0, v_star, w_star, *, ste="relu", lr, steps, Z=None, y
     raw = _run_ensemble(v0, w0, v_star, w_star, ste=ste, lr=lr, steps=steps, Z=Z, y=y,
                         n_train=n_train, batch_size=batch_size, label_noise=label_noise,
                         rng=rng, record_every=record_every, tol=tol, threads=threads,
-                        progress=progress, first_stream=first_stream)
+                        progress=progress, first_stream=first_stream, executor=executor)
     return EnsembleResult.from_runs(raw["v"], raw["w"], raw["steps_taken"], raw["final_loss"],
                                     raw["v_star"], raw["w_star"], steps, success_tol,
                                     raw["record_every"], raw["rec_loss"], raw["rec_v"],

@@ -19,6 +19,10 @@ sample's value depends only on (key, b). Blocks of ``BLOCK`` samples
 problem only) are summed in double and folded in block order, so the
 result is bitwise identical for any ``threads`` and any super-block size
 (the loop that gives progress reports and Ctrl-C checks between C calls).
+Runs of more than about a second of work are reduced in pieces of whole
+blocks (``task_ranges``, a function of the problem and n_samples only)
+merged in order, here or as the tasks of an ``executor=``: the same bits
+either way.
 """
 
 import math
@@ -28,12 +32,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stefast import _core
+from stefast import _tasks
 from stefast import _validation as val
 from stefast._geometry import orthonormal_basis
 from stefast._optional import require
 from stefast.surrogates import c_argument
 
-__all__ = ["MCEstimate", "monte_carlo", "METHODS", "mc_basis", "mc_key", "standard_normals"]
+__all__ = ["MCEstimate", "monte_carlo", "METHODS", "mc_basis", "mc_key", "standard_normals",
+           "task_ranges"]
 
 METHODS = ("full", "projected", "conditional")
 
@@ -164,7 +170,21 @@ class MCEstimate:
         mean = mean_a + delta * (nb / n)
         m2 = self.m2 + other.m2 + delta * delta * (na * nb / n)
         return MCEstimate._from_moments(mean, m2, n, self.method, self.ste, self.dtype,
-                                        self.grad_v.size, self.segments + other.segments)
+                                        self.grad_v.size,
+                                        _coalesce(self.segments + other.segments))
+
+
+def _coalesce(segments):
+    """Sample streams as few ranges as possible: touching ranges of one key
+    become one, so merging the pieces of a long run in order stays O(1) per
+    merge (the overlap check compares every pair of segments)."""
+    out = []
+    for seg in sorted(segments):
+        if out and out[-1][:2] == seg[:2] and out[-1][3] == seg[2]:
+            out[-1] = (*seg[:2], out[-1][2], seg[3])
+        else:
+            out.append(seg)
+    return tuple(out)
 
 
 def mc_key(rng):
@@ -238,6 +258,26 @@ def block_samples(method, m, n, k):
     return block
 
 
+def task_ranges(method, m, n, k, n_samples):
+    """(offset, count) of each task of a run of n_samples: its pieces, which
+    are reduced separately and merged in order (MCEstimate.merge).
+
+    Every piece but the last has c samples, c the smallest multiple of the
+    block with c * (work per sample) >= TASK_WORK (about a second on one
+    core) and at most MAX_TASKS pieces; the last takes the remainder (c to
+    2c - 1 samples, never a piece of one sample). A function of the problem
+    and n_samples only: the pieces, and so the bits, are the same here and
+    on any executor with any number of workers.
+    """
+    block = block_samples(method, m, n, k)
+    per_block = _sample_cost(method, m, n, k) * block
+    blocks = max(-(-_tasks.TASK_WORK // per_block),
+                 -(-n_samples // (block * _tasks.MAX_TASKS)))
+    c = blocks * block
+    pieces = max(1, n_samples // c)
+    return [(j * c, c if j < pieces - 1 else n_samples - j * c) for j in range(pieces)]
+
+
 def _call_samples(method, m, n, k, threads, block):
     """Samples per C call (a multiple of block): about _CALL_WORK per thread."""
     blocks = max(1, (_CALL_WORK * threads) // (_sample_cost(method, m, n, k) * block))
@@ -245,7 +285,7 @@ def _call_samples(method, m, n, k, threads, block):
 
 
 def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", rng=None,
-                threads=None, dtype=np.float64, progress=False, start=0):
+                threads=None, dtype=np.float64, progress=False, start=0, executor=None):
     """Monte Carlo estimate of E[loss], E[dl/dv] and E[g_mu] over Gaussian Z.
 
     Parameters
@@ -288,6 +328,13 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
         [start, start + n_samples) ranges gives pieces of one long run, to
         ``merge`` across processes. Sample indices are 64-bit:
         ``start + n_samples <= 2**63 - 1``, else ValueError.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        None runs here. Otherwise the samples are cut into tasks (below),
+        submitted to the executor and merged in task order: the result is
+        bitwise the one of ``executor=None``, for any number of workers and
+        any order in which the tasks finish. ``threads`` is then per task
+        (None: 1). Processes and Dask workers need the arguments to pickle
+        (every stefast surrogate does).
 
     Returns
     -------
@@ -303,6 +350,16 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     distributions do not. Ctrl-C raises KeyboardInterrupt within one C call
     (well under a second); nothing is left half-updated.
 
+    Tasks. A run is reduced in pieces (:func:`stefast.montecarlo.task_ranges`):
+    every piece but the last has c samples, the smallest whole number of
+    summation blocks with at least ``2**30`` normal-equivalents of work
+    (about a second on one core; a sample of ``method="full"`` costs 2 m n of
+    them) and at most ``2**14`` pieces per run; the last piece takes the
+    remainder. Each piece is one task; pieces are merged in order with
+    :meth:`MCEstimate.merge`. The cut depends only on the problem and
+    ``n_samples``, so local and distributed runs agree bit for bit (a run of
+    one piece is a single block-ordered reduction, as before pieces).
+
     Examples
     --------
     >>> import numpy as np, stefast
@@ -316,54 +373,103 @@ def monte_carlo(v, w, v_star, w_star, *, ste="relu", n_samples, method="full", r
     method = val.check_choice(method, "method", METHODS)
     n_samples, start = check_sample_range(n_samples, start)
     dtype = val.check_float_dtype(dtype)
-    threads = val.check_threads(threads)
+    executor = val.check_executor(executor)
+    threads = _tasks.task_threads(executor, threads)
     progress = bool(progress)
     key = mc_key(rng)
     m, n = v.size, w.size
 
     Q, alpha, beta = mc_basis(w, w_star)
     k = Q.shape[0]
+    Q64 = np.asarray(Q, dtype=np.float64)
     if method == "full":
         Q, alpha, beta = np.zeros(0), np.zeros(0), np.zeros(0)
-    method_code = _core.MC_METHOD_CODES[method]
-    width = _core.mc_width(method_code, m, n, k)
     t, exps = v_scale(v, v_star, w.size)
-    cast = [np.ascontiguousarray(a, dtype=dtype).reshape(-1)
-            for a in (v * t, w, v_star * t, w_star, Q, alpha, beta)]
-    count = np.zeros(1, dtype=np.int64)
-    mean = np.zeros(width, dtype=np.float64)
-    m2 = np.zeros(width, dtype=np.float64)
-    block = block_samples(method, m, n, k)
-    step = _call_samples(method, m, n, k, threads, block)
-    ste_code = c_argument(ste)
+    cast = tuple(np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+                 for a in (v * t, w, v_star * t, w_star, Q, alpha, beta))
+    problem = _Problem(cast, k, m, n, ste, method, dtype, Q64, key,
+                       block_samples(method, m, n, k))
+    pieces = [(start + a, c) for a, c in task_ranges(method, m, n, k, n_samples)]
 
     bar = None
     if progress and sys.stderr is not None and sys.stderr.isatty():
         tqdm = require("tqdm.auto", "monte_carlo(progress=True)").tqdm
         bar = tqdm(total=n_samples, unit="sample", unit_scale=True,
                    desc=f"monte_carlo[{method}]", file=sys.stderr)
-    done = 0
     try:
-        while done < n_samples:
-            chunk = min(step, n_samples - done)
-            _core.mc_accumulate(*cast, k, m, n, ste_code, method_code, key, start + done,
-                                chunk, block, count, mean, m2, threads)
-            done += chunk
-            if bar is not None:
-                bar.update(chunk)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(
-            f"monte_carlo interrupted after {done} of {n_samples} samples") from None
+        if executor is None:
+            done = [0]
+
+            def report(chunk):
+                done[0] += chunk
+                if bar is not None:
+                    bar.update(chunk)
+            try:
+                parts = [_mc_piece(problem, a, c, threads, report) for a, c in pieces]
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(
+                    f"monte_carlo interrupted after {done[0]} of {n_samples} samples") from None
+        else:
+            parts = _tasks.run_tasks(
+                executor, _mc_piece, [(problem, a, c, threads) for a, c in pieces],
+                [f"monte_carlo samples [{a}, {a + c})" for a, c in pieces],
+                on_result=None if bar is None else lambda i, est: bar.update(est.n_samples))
     finally:
         if bar is not None:
             bar.close()
+    # in task order, whoever computed them: the same bits as the loop above
+    est = parts[0]
+    for part in parts[1:]:
+        est = est.merge(part)
+    if exps is None:
+        return est
+    # the pieces are statistics of the scaled model (v_scale): undone once, on
+    # the merged moments, so no piece's m2 overflows where the answer does not
+    mean = np.concatenate([[est.loss], est.grad_v, est.grad_w])
+    return MCEstimate._from_moments(mean, est.m2, est.n_samples, method, ste, dtype, m,
+                                    est.segments, exps)
 
-    if method == "conditional":
-        mean, m2 = _conditional_to_g(mean, m2, np.asarray(Q, dtype=np.float64), m) \
-            if k else (np.concatenate([mean, np.zeros(n)]), np.concatenate([m2, np.zeros(n)]))
-    segments = ((int(key[0]), int(key[1]), start, start + n_samples),)
-    return MCEstimate._from_moments(mean, m2, int(count[0]), method, ste, dtype, m, segments,
-                                    exps)
+
+@dataclass(frozen=True)
+class _Problem:
+    """What a piece of a Monte Carlo run needs (pickled to workers)."""
+
+    cast: tuple  # v*t, w, v_star*t, w_star, Q, alpha, beta in the sample dtype
+    k: int
+    m: int
+    n: int
+    ste: object
+    method: str
+    dtype: np.dtype
+    Q: np.ndarray  # float64 basis, for the conditional method's mapping
+    key: np.ndarray
+    block: int
+
+
+def _mc_piece(p, first, count, threads, report=None):
+    """The estimate from samples [first, first + count): C calls of whole
+    blocks from a fresh accumulator (report(samples) after each)."""
+    method_code = _core.MC_METHOD_CODES[p.method]
+    width = _core.mc_width(method_code, p.m, p.n, p.k)
+    n_done = np.zeros(1, dtype=np.int64)
+    mean = np.zeros(width, dtype=np.float64)
+    m2 = np.zeros(width, dtype=np.float64)
+    step = _call_samples(p.method, p.m, p.n, p.k, threads, p.block)
+    ste_code = c_argument(p.ste)
+    done = 0
+    while done < count:
+        chunk = min(step, count - done)
+        _core.mc_accumulate(*p.cast, p.k, p.m, p.n, ste_code, method_code, p.key, first + done,
+                            chunk, p.block, n_done, mean, m2, threads)
+        done += chunk
+        if report is not None:
+            report(chunk)
+    if p.method == "conditional":
+        mean, m2 = _conditional_to_g(mean, m2, p.Q, p.m) if p.k else (
+            np.concatenate([mean, np.zeros(p.n)]), np.concatenate([m2, np.zeros(p.n)]))
+    segments = ((int(p.key[0]), int(p.key[1]), first, first + count),)
+    return MCEstimate._from_moments(mean, m2, int(n_done[0]), p.method, p.ste, p.dtype, p.m,
+                                    segments)
 
 
 def _conditional_to_g(mean, m2, Q, m):

@@ -101,6 +101,12 @@ class Surrogate:
     def __setattr__(self, key, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
 
+    def __reduce__(self):
+        # pickled by its fields (a process pool or a Dask worker gets a copy);
+        # the C spec is rebuilt there on first use, it holds pointers
+        return (Surrogate, (self.name, self.params, self.kind, self.c_params, self.breakpoints,
+                            self.integral, self._pieces, self._named))
+
     def __repr__(self):
         args = ", ".join(f"{k}={_plain(v)!r}" for k, v in self.params)
         return f"{self.name}({args})"

@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["stefast.kernels", "stefast.analytic", "stefast.quantized", "stefast.montecarlo",
-           "stefast.descent", "stefast.surrogates", "stefast._clib", "stefast.jit"]
+           "stefast.descent", "stefast.surrogates", "stefast._clib", "stefast.jit",
+           "stefast.sweeps"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -124,3 +124,34 @@ def plot_mc(rows, path):
     ax.set_title("Monte Carlo vs closed form (dotted: 3 SE)")
     ax.grid(alpha=0.3, axis="y")
     return save(fig, path)
+
+
+def plot_sweep(table, path):
+    """One panel per quantity of a 1-D or 2-D sweep (stefast.SweepTable): the
+    value against the grid's first parameter with +-2 standard errors where
+    there are some, one line per value of the second parameter."""
+    plt = pyplot()
+    quantities = list(dict.fromkeys(r["quantity"] for r in table.rows))
+    x_name = table.params[0]
+    lines = list(dict.fromkeys(r[table.params[1]] for r in table.rows)) \
+        if len(table.params) == 2 else [None]
+    k = len(quantities)
+    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.6), constrained_layout=True, squeeze=False)
+    for ax, q in zip(axes[0], quantities):
+        for line in lines:
+            rows = [r for r in table.rows if r["quantity"] == q
+                    and (line is None or r[table.params[1]] == line)]
+            x = [r[x_name] for r in rows]
+            y = np.array([r["value"] for r in rows])
+            se = np.array([np.nan if r["se"] is None else r["se"] for r in rows])
+            label = None if line is None else f"{table.params[1]} = {line}"
+            if np.isfinite(se).any():
+                ax.errorbar(x, y, yerr=2 * se, marker="o", ms=3, capsize=2, lw=1, label=label)
+            else:
+                ax.plot(x, y, marker="o", ms=3, lw=1, label=label)
+        ax.set_title(q)
+        ax.set_xlabel(x_name)
+        ax.grid(alpha=0.3)
+        if line is not None:
+            ax.legend(fontsize=8)
+    return save(fig, path)
