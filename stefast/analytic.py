@@ -227,10 +227,11 @@ def _grad_v(v, v_star, geo):
 
 def _grad_w(v, v_star, geo):
     """df/dw = -(v'v*) / (2 pi |w|) e_perp; 0 where e_perp is undefined."""
-    s = np.where(geo.zero_w, 1.0, geo.s)
-    coef = -dot(v, v_star) / (2.0 * np.pi * s)
-    # e_perp = 0 at theta in {0, pi} and w = 0; + 0.0 turns -0.0 into 0.0
-    return coef[..., None] * geo.e_perp + 0.0
+    # e_perp = 0 at theta in {0, pi} and w = 0: the coefficient there is 0 over
+    # 1, not (v'v*) / |w|, which overflows for a tiny |w| (and inf * 0 = NaN)
+    defined = np.any(geo.e_perp != 0, axis=-1)
+    coef = np.where(defined, -dot(v, v_star), 0.0) / (2.0 * np.pi * np.where(defined, geo.s, 1.0))
+    return coef[..., None] * geo.e_perp + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def population_grad(v, w, v_star, w_star):
