@@ -12,7 +12,8 @@ same number of values:
 * forward, loss_and_grads on one 4x4 sample (np.add of two 4x4 arrays);
 * the one-point closed forms population_loss, population_grad,
   expected_coarse_grad and coarse_grad_cosine (m = n = 4, the default
-  surrogate relu; np.add of two 4-vectors).
+  surrogate relu, and expected_coarse_grad with identity and clipped_relu;
+  np.add of two 4-vectors).
 
     pytest bench/test_bench_overhead.py -s            # timed, table printed
     pytest bench/test_bench_overhead.py --benchmark-disable   # smoke
@@ -47,6 +48,12 @@ def _cases():
          lambda: stefast.population_grad(v, w, v_star, w_star), lambda: np.add(a4, b4, out=out4)),
         ("expected_coarse_grad(4, 4)",
          lambda: stefast.expected_coarse_grad(v, w, v_star, w_star), lambda: np.add(a4, b4, out=out4)),
+        ("  ste='identity'",
+         lambda: stefast.expected_coarse_grad(v, w, v_star, w_star, ste="identity"),
+         lambda: np.add(a4, b4, out=out4)),
+        ("  ste='clipped_relu'",
+         lambda: stefast.expected_coarse_grad(v, w, v_star, w_star, ste="clipped_relu"),
+         lambda: np.add(a4, b4, out=out4)),
         ("coarse_grad_cosine(4, 4)",
          lambda: stefast.coarse_grad_cosine(v, w, v_star, w_star), lambda: np.add(a4, b4, out=out4)),
     ]
