@@ -6,6 +6,11 @@ Callers (stefast.kernels and friends) have already validated shapes and
 dtypes and made the buffers contiguous; nothing here decides semantics. Each
 function takes flat 1-d buffers plus sizes, dispatches once on the fused
 dtype (float -> `_f` kernel, double -> `_d` kernel) and releases the GIL.
+
+Two sections do whole calls for arguments already fit for C and return None
+for anything else (the caller's general path then decides): the common
+kernel calls, and the population closed forms at one point, which mirror
+stefast._geometry and stefast._formulas in C doubles.
 """
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE,
                              PyBuffer_Release, PyObject_GetBuffer)
