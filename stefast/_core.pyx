@@ -568,19 +568,19 @@ def forward_common(object Z, object v, object w, int threads):
 # stefast.analytic's population_loss, population_grad, expected_coarse_grad and
 # coarse_grad_cosine at one point whose four arguments are already valid:
 # 1-d float64 ndarrays ready for C (ready_array), finite, of lengths m, n, m, n
-# with m >= 1, 1 <= n <= POINT_MAX_N (and m <= POINT_MAX_N for the cosine),
-# w* nonzero, and a named STE. At this size the NumPy path costs ten times
-# its arithmetic (issue 19, "cheap validation"). The steps are those of
-# stefast._geometry.geometry and stefast._formulas (the reference, which every
-# other input takes), in the same order of operations; only sums run in index
-# order where NumPy may pair or vectorise them, so results agree to rounding,
-# not bit for bit. None sends the call to the general path: for any input it
-# would refuse (it raises, with its message) and for a result that is not
-# finite (an overflow, which the general path reports with its own values and
-# warnings).
+# with m >= 1, 1 <= n <= POINT_MAX_N, w* nonzero, and a named STE. At this
+# size the NumPy path costs far more than the arithmetic (issue 19, "cheap
+# validation"). The steps are those of stefast._geometry.geometry and
+# stefast._formulas (the reference, which every other input takes), in the
+# same order of operations; only sums run in index order where NumPy may pair
+# or vectorise them, and cos, sin, exp, erf come from the C library, so results
+# agree to rounding, not bit for bit. None sends the call to the general path:
+# for any input it would refuse (it raises, with its message) and for a result
+# that is not finite (an overflow, which the general path reports with its own
+# values and warnings).
 
 cdef enum:
-    POINT_MAX_N = 256   # scratch n-vectors live on the stack (m too, for the cosine)
+    POINT_MAX_N = 256   # scratch n-vectors live on the stack
 
 ONE_POINT_MAX_N = POINT_MAX_N   # for the tests
 
@@ -898,36 +898,28 @@ def coarse_grad_cosine_point(object v, object w, object v_star, object w_star, i
     cdef double e_perp[POINT_MAX_N]
     cdef double gw[POINT_MAX_N]
     cdef double gw_unit[POINT_MAX_N]
-    cdef double sv[POINT_MAX_N]
-    cdef double svs[POINT_MAX_N]
-    cdef double top = 0.0, t, sign, gw_norm, c
+    cdef double top = 0.0, t, a, b, sign, gw_norm, c
     cdef int e
     cdef int64_t i
     cdef bint any_perp = False
     if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
         return None
-    if pt.m > POINT_MAX_N:
-        return None
     # as coarse_grad_cosine: v and v* scaled by a power of two that brings
     # their largest entry into [1/2, 1) (exact), so that no square or product
-    # overflows
+    # overflows; E[g_mu] reads only these four summaries of them, and with
+    # entries below 1 and unit w_hat, e_perp it is finite
     for i in range(pt.m):
         top = fmax(top, fmax(fabs(pt.v[i]), fabs(pt.vs[i])))
     frexp(top, &e)
     t = ldexp(1.0, -e)
-    for i in range(pt.m):
-        sv[i] = pt.v[i] * t
-        svs[i] = pt.vs[i] * t
-    pt.v, pt.vs = sv, svs   # the summaries below are all E[g_mu] reads
     pt.nv2 = pt.vvs = pt.ov = pt.os = 0.0
     for i in range(pt.m):
-        pt.nv2 += sv[i] * sv[i]
-        pt.vvs += sv[i] * svs[i]
-        pt.ov += sv[i]
-        pt.os += svs[i]
+        a, b = pt.v[i] * t, pt.vs[i] * t
+        pt.nv2 += a * a
+        pt.vvs += a * b
+        pt.ov += a
+        pt.os += b
     expected_grad_w(code, &pt, w_hat, ws_hat, e_perp, gw)
-    if not all_finite(gw, pt.n):
-        return None
     # df/dw points along -sign(v'v*) e_perp
     sign = 1.0 if pt.vvs > 0.0 else (-1.0 if pt.vvs < 0.0 else 0.0)
     gw_norm = norm_unit(gw, pt.n, gw_unit)

@@ -663,6 +663,8 @@ def test_one_point_fast_path_leaves_every_other_input_to_the_general_path():
     assert all(r is None for r in _fast_results(*big))
     edge = [rng.standard_normal(k) for k in (3, _core.ONE_POINT_MAX_N) * 2]
     assert all(r is not None for r in _fast_results(*edge))
+    long_v = [rng.standard_normal(k) for k in (5 * _core.ONE_POINT_MAX_N, 4) * 2]  # m is free
+    assert all(r is not None for r in _fast_results(*long_v))
     # only named STEs (or registry windows equal to one) without breakpoints
     assert analytic._named_code("relu", None) == _core.STE_CODES["relu"]
     assert analytic._named_code(S.named("hardtanh"), None) == _core.STE_CODES["hardtanh"]
