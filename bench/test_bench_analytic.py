@@ -1,6 +1,6 @@
 """Benchmarks of stefast.analytic (population closed forms).
 
-Groups: one point per named STE (the pure-Python one-point route), the same
+Groups: one point per named STE (the one-point route in C, stefast._core), the same
 point forced through the vectorised NumPy route (a (1, m) batch) beside it,
 a sweep of 10^5 points in one call, and a callable mu' by quadrature.
 Inputs are cached and seeded; no timing is asserted.

@@ -10,7 +10,10 @@ same number of values:
 * binarize, sign, ste_grad on 16 float64 values (np.add of two 16-vectors,
   returning a new array as they do);
 * forward, loss_and_grads on one 4x4 sample (np.add of two 4x4 arrays);
-* expected_coarse_grad, population_loss at one point (m = n = 4).
+* the one-point closed forms population_loss, population_grad,
+  expected_coarse_grad and coarse_grad_cosine (m = n = 4, the default
+  surrogate relu, and expected_coarse_grad with identity and clipped_relu;
+  np.add of two 4-vectors).
 
     pytest bench/test_bench_overhead.py -s            # timed, table printed
     pytest bench/test_bench_overhead.py --benchmark-disable   # smoke
@@ -39,10 +42,20 @@ def _cases():
         ("forward(4x4)", lambda: stefast.forward(Z, v, w), lambda: np.add(a44, b44, out=out44)),
         ("loss_and_grads(4x4)", lambda: stefast.loss_and_grads(Z, v, w, v_star, w_star),
          lambda: np.add(a44, b44, out=out44)),
-        ("expected_coarse_grad(4, 4)",
-         lambda: stefast.expected_coarse_grad(v, w, v_star, w_star), lambda: np.add(a4, b4, out=out4)),
         ("population_loss(4, 4)",
          lambda: stefast.population_loss(v, w, v_star, w_star), lambda: np.add(a4, b4, out=out4)),
+        ("population_grad(4, 4)",
+         lambda: stefast.population_grad(v, w, v_star, w_star), lambda: np.add(a4, b4, out=out4)),
+        ("expected_coarse_grad(4, 4)",
+         lambda: stefast.expected_coarse_grad(v, w, v_star, w_star), lambda: np.add(a4, b4, out=out4)),
+        ("  ste='identity'",
+         lambda: stefast.expected_coarse_grad(v, w, v_star, w_star, ste="identity"),
+         lambda: np.add(a4, b4, out=out4)),
+        ("  ste='clipped_relu'",
+         lambda: stefast.expected_coarse_grad(v, w, v_star, w_star, ste="clipped_relu"),
+         lambda: np.add(a4, b4, out=out4)),
+        ("coarse_grad_cosine(4, 4)",
+         lambda: stefast.coarse_grad_cosine(v, w, v_star, w_star), lambda: np.add(a4, b4, out=out4)),
     ]
 
 

@@ -6,12 +6,20 @@ Callers (stefast.kernels and friends) have already validated shapes and
 dtypes and made the buffers contiguous; nothing here decides semantics. Each
 function takes flat 1-d buffers plus sizes, dispatches once on the fused
 dtype (float -> `_f` kernel, double -> `_d` kernel) and releases the GIL.
+
+Two sections do whole calls for arguments already fit for C and return None
+for anything else (the caller's general path then decides): the common
+kernel calls, and the population closed forms at one point, which mirror
+stefast._geometry and stefast._formulas in C doubles.
 """
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_SIMPLE, PyBUF_WRITABLE,
                              PyBuffer_Release, PyObject_GetBuffer)
+from libc.math cimport (M_PI, atan2, cos, erf, erfc, exp, fabs, frexp, isfinite, ldexp, sin,
+                        sqrt)
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 
+cimport cython
 cimport numpy as cnp
 import numpy as np
 
@@ -554,6 +562,374 @@ def forward_common(object Z, object v, object w, int threads):
                                            threads)
     check_status(status)
     return y[0] if cnp.PyArray_NDIM(<cnp.ndarray>Z) == 2 else y
+
+
+# ---- closed forms at one point ---------------------------------------------
+# stefast.analytic's population_loss, population_grad, expected_coarse_grad and
+# coarse_grad_cosine at one point whose four arguments are already valid:
+# 1-d float64 ndarrays ready for C (ready_array), finite, of lengths m, n, m, n
+# with m >= 1, 1 <= n <= POINT_MAX_N, w* nonzero, and a named STE. At this
+# size the NumPy path costs far more than the arithmetic (issue 19, "cheap
+# validation"). The steps are those of stefast._geometry.geometry and
+# stefast._formulas (the reference, which every other input takes), in the
+# same order of operations; only sums run in index order where NumPy may pair
+# or vectorise them, and cos, sin, exp, erf come from the C library, so results
+# agree to rounding, not bit for bit. None sends the call to the general path:
+# for any input it would refuse (it raises, with its message) and for a result
+# that is not finite (an overflow, which the general path reports with its own
+# values and warnings).
+
+cdef enum:
+    POINT_MAX_N = 256   # scratch n-vectors live on the stack
+
+ONE_POINT_MAX_N = POINT_MAX_N   # for the tests
+
+# the constants of the reference, read from it (one place)
+from stefast._formulas import _A_MAX, _PHI_ZERO, _SQRT_HALF
+from stefast._geometry import _SS_MAX, _SS_MIN, PHI0 as _PHI0, SNAP_EPS as _SNAP_EPS
+
+cdef double PHI0 = _PHI0                # 1 / sqrt(2 pi)
+cdef double SQRT_HALF = _SQRT_HALF
+cdef double SS_MIN = _SS_MIN            # a sum of squares in [SS_MIN, SS_MAX]
+cdef double SS_MAX = _SS_MAX            # gives the norm to rounding
+cdef double SNAP_EPS = _SNAP_EPS        # angles within SNAP_EPS sqrt(n) of 0, pi snap
+cdef double PHI_ZERO = _PHI_ZERO        # phi(a) = 0 for a >= PHI_ZERO
+cdef double A_MAX = _A_MAX              # the cap of a = 1 / |w|
+cdef double PI = M_PI
+cdef double TWO_PI = 2.0 * M_PI
+
+cdef struct point_t:
+    int64_t m, n
+    const double *v
+    const double *w
+    const double *vs
+    const double *ws
+    double nv2, vs2, vvs, ov, os, dd, od   # |v|^2, |v*|^2, v'v*, 1'v, 1'v*, |d|^2, 1'd
+    double s, theta, cos, sin              # |w| and the angle, as _geometry.Geometry
+    bint zero_w
+    bint has_perp                          # e_perp exists (it is 0 otherwise)
+
+
+cdef inline double sum_squares(const double *x, int64_t n) noexcept nogil:
+    cdef double ss = 0.0
+    cdef int64_t i
+    for i in range(n):
+        ss += x[i] * x[i]
+    return ss
+
+
+@cython.cdivision(True)
+cdef double norm_unit(const double *x, int64_t n, double *unit) noexcept nogil:
+    """_geometry.norm_and_unit of one finite vector: |x|, and x / |x| (0 where
+    x = 0) into unit unless it is NULL; scaled by the largest entry when the
+    sum of squares would over- or underflow."""
+    cdef double ss = sum_squares(x, n), top = 0.0, r = 0.0, s
+    cdef int64_t i
+    if SS_MIN <= ss <= SS_MAX:
+        s = sqrt(ss)
+        if unit != NULL:
+            for i in range(n):
+                unit[i] = x[i] / s
+        return s
+    for i in range(n):
+        top = fmax(top, fabs(x[i]))
+    if top == 0.0:
+        if unit != NULL:
+            for i in range(n):
+                unit[i] = 0.0
+        return 0.0
+    for i in range(n):
+        r += (x[i] / top) * (x[i] / top)
+    r = sqrt(r)
+    if unit != NULL:
+        for i in range(n):
+            unit[i] = (x[i] / top) / r
+    return top * r
+
+
+cdef inline double fmax(double a, double b) noexcept nogil:
+    return a if a >= b else b
+
+
+cdef inline bint all_finite(const double *x, int64_t n) noexcept nogil:
+    cdef int64_t i
+    for i in range(n):
+        if not isfinite(x[i]):
+            return False
+    return True
+
+
+@cython.cdivision(True)
+cdef int point_of(tuple arrays, point_t *pt, double *w_hat, double *ws_hat,
+                  double *e_perp) noexcept:
+    """1 with pt, w_hat, ws_hat, e_perp (n each) filled for (v, w, v*, w*) =
+    arrays, 0 if they are not one valid point ready for C (see above)."""
+    cdef int k
+    cdef const double *p[4]
+    cdef double tmp[POINT_MAX_N]
+    cdef double d, c, pn, snap
+    cdef int64_t i, m, n
+    for k in range(4):
+        a = arrays[k]
+        if not ready_array(a, cnp.NPY_DOUBLE, 1):
+            return 0
+        p[k] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>a)
+    m = cnp.PyArray_DIMS(<cnp.ndarray>arrays[0])[0]
+    n = cnp.PyArray_DIMS(<cnp.ndarray>arrays[1])[0]
+    if (m < 1 or n < 1 or n > POINT_MAX_N or cnp.PyArray_DIMS(<cnp.ndarray>arrays[2])[0] != m
+            or cnp.PyArray_DIMS(<cnp.ndarray>arrays[3])[0] != n):
+        return 0
+    pt.m, pt.n, pt.v, pt.w, pt.vs, pt.ws = m, n, p[0], p[1], p[2], p[3]
+    if not (all_finite(p[0], m) and all_finite(p[1], n) and all_finite(p[2], m)
+            and all_finite(p[3], n)):
+        return 0
+    if norm_unit(pt.ws, n, ws_hat) == 0.0:
+        return 0   # w* = 0: the general path refuses it
+    pt.nv2 = pt.vs2 = pt.vvs = pt.ov = pt.os = pt.dd = pt.od = 0.0
+    for i in range(m):
+        pt.nv2 += pt.v[i] * pt.v[i]
+        pt.vs2 += pt.vs[i] * pt.vs[i]
+        pt.vvs += pt.v[i] * pt.vs[i]
+        pt.ov += pt.v[i]
+        pt.os += pt.vs[i]
+        d = pt.v[i] - pt.vs[i]
+        pt.dd += d * d
+        pt.od += d
+    # _geometry.geometry
+    pt.s = norm_unit(pt.w, n, w_hat)
+    pt.zero_w = pt.s == 0.0
+    pt.has_perp = False
+    if pt.zero_w:
+        pt.theta, pt.cos, pt.sin = 0.0, 1.0, 0.0
+        for i in range(n):
+            e_perp[i] = 0.0
+        return 1
+    # Kahan's angle formula, snapped to 0 or pi within rounding
+    for i in range(n):
+        tmp[i] = w_hat[i] - ws_hat[i]
+    d = norm_unit(tmp, n, NULL)
+    for i in range(n):
+        tmp[i] = w_hat[i] + ws_hat[i]
+    pt.theta = 2.0 * atan2(d, norm_unit(tmp, n, NULL))
+    snap = SNAP_EPS * sqrt(<double>n)
+    if pt.theta <= snap:
+        pt.theta = 0.0
+    elif pt.theta >= PI - snap:
+        pt.theta = PI
+    if pt.theta == 0.0 or pt.theta == PI:
+        pt.cos, pt.sin = (1.0 if pt.theta == 0.0 else -1.0), 0.0
+        for i in range(n):
+            e_perp[i] = 0.0
+        return 1
+    pt.cos, pt.sin = cos(pt.theta), sin(pt.theta)
+    c = 0.0
+    for i in range(n):
+        c += w_hat[i] * ws_hat[i]
+    for i in range(n):
+        tmp[i] = ws_hat[i] - c * w_hat[i]
+    pn = norm_unit(tmp, n, NULL)
+    pt.has_perp = pn > 0.0
+    for i in range(n):
+        e_perp[i] = tmp[i] / pn if pt.has_perp else 0.0
+    return 1
+
+
+cdef inline double ndtr(double x) noexcept nogil:
+    """scipy.special.ndtr's formula (Cephes) on the C library's erf and erfc."""
+    cdef double t = x * SQRT_HALF, y
+    if fabs(t) < SQRT_HALF:
+        return 0.5 + 0.5 * erf(t)
+    y = 0.5 * erfc(fabs(t))
+    return 1.0 - y if t > 0.0 else y
+
+
+@cython.cdivision(True)
+cdef void named_coefficients(int code, const point_t *pt, double *co) noexcept nogil:
+    """co = (A1, B1, c1, c2) of a named STE at a point with w != 0:
+    _formulas.named_formula with _formulas.window_terms."""
+    cdef double a, x, phi_a, Phi_cot, half_erf, A1
+    if code == STEFAST_STE_IDENTITY:
+        co[0], co[1], co[2], co[3] = PHI0, 0.0, PHI0 * pt.cos, PHI0 * pt.sin
+        return
+    if code == STEFAST_STE_RELU:
+        co[0], co[1] = PHI0, PHI0
+        co[2], co[3] = PHI0 * (1.0 + pt.cos) / 2.0, PHI0 * pt.sin / 2.0
+        return
+    a = 1.0 / pt.s   # inf for a subnormal |w|, capped next
+    if not a <= A_MAX:
+        a = A_MAX
+    x = a if a < PHI_ZERO else PHI_ZERO
+    phi_a = PHI0 * exp(-0.5 * (x * x))
+    if pt.sin == 0.0:
+        Phi_cot, half_erf = (1.0 if pt.cos > 0.0 else 0.0), 0.5
+    else:
+        Phi_cot = ndtr(a * pt.cos / pt.sin)
+        half_erf = 0.5 * erf(SQRT_HALF * a / pt.sin)
+    A1 = PHI0 - phi_a
+    if code == STEFAST_STE_CLIPPED_RELU:
+        co[0], co[1] = A1, A1
+        co[2] = PHI0 / 2.0 - phi_a * Phi_cot + pt.cos * PHI0 * half_erf
+        co[3] = pt.sin * PHI0 * half_erf
+    else:   # hardtanh
+        co[0], co[1] = A1, 0.0
+        co[2] = phi_a * (1.0 - 2.0 * Phi_cot) + 2.0 * pt.cos * PHI0 * half_erf
+        co[3] = 2.0 * pt.sin * PHI0 * half_erf
+
+
+@cython.cdivision(True)
+cdef void expected_grad_w(int code, const point_t *pt, const double *w_hat,
+                          const double *ws_hat, const double *e_perp, double *gw) noexcept nogil:
+    """E[g_mu] into gw (n): _formulas.assemble."""
+    cdef double co[4]
+    cdef double coef_w, coef_p, mu0
+    cdef int64_t i
+    if pt.zero_w:
+        # mu'(0): 1 for identity and hardtanh, 0 for relu and clipped_relu
+        mu0 = 1.0 if code == STEFAST_STE_IDENTITY or code == STEFAST_STE_HARDTANH else 0.0
+        coef_w = -mu0 * PHI0 * pt.vvs
+        for i in range(pt.n):
+            gw[i] = coef_w * ws_hat[i]
+        return
+    named_coefficients(code, pt, co)
+    # _formulas.coarse_formula
+    coef_w = (pt.nv2 * co[0] + (pt.ov * pt.ov - pt.nv2) * co[1] / 2.0 - pt.vvs * co[2]
+              - (pt.ov * pt.os - pt.vvs) * co[1] / 2.0)
+    coef_p = -pt.vvs * co[3]
+    for i in range(pt.n):
+        gw[i] = coef_w * w_hat[i] + coef_p * e_perp[i]
+
+
+@cython.cdivision(True)
+cdef void grad_v(const point_t *pt, double *gv) noexcept nogil:
+    """df/dv = (I + 11')(v - v*)/4 + theta v*/(2 pi), 0 at w = 0 (analytic._grad_v)."""
+    cdef double k = pt.theta / TWO_PI
+    cdef int64_t i
+    for i in range(pt.m):
+        gv[i] = 0.0 if pt.zero_w else (pt.v[i] - pt.vs[i] + pt.od) / 4.0 + k * pt.vs[i]
+
+
+cdef object new_vector(int64_t length, double **data):
+    cdef cnp.npy_intp dims[1]
+    dims[0] = length
+    out = cnp.PyArray_EMPTY(1, dims, cnp.NPY_DOUBLE, 0)
+    data[0] = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
+    return out
+
+
+cdef object finite_pair(object gv, const double *pv, int64_t m, object gw, const double *pw,
+                        int64_t n):
+    """(gv, gw), or None if an entry is not finite."""
+    if not (all_finite(pv, m) and all_finite(pw, n)):
+        return None
+    return gv, gw
+
+
+_float64 = np.float64
+
+
+@cython.cdivision(True)
+def population_loss_point(object v, object w, object v_star, object w_star):
+    """analytic.population_loss at one point ready for C; None otherwise."""
+    cdef point_t pt
+    cdef double w_hat[POINT_MAX_N]
+    cdef double ws_hat[POINT_MAX_N]
+    cdef double e_perp[POINT_MAX_N]
+    cdef double f
+    if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
+        return None
+    # _formulas.loss_formula
+    if pt.zero_w:
+        f = (pt.vs2 + pt.os * pt.os) / 8.0
+    else:
+        f = (pt.dd + pt.od * pt.od) / 8.0 + pt.theta * pt.vvs / TWO_PI
+    return _float64(f) if isfinite(f) else None
+
+
+@cython.cdivision(True)
+def population_grad_point(object v, object w, object v_star, object w_star):
+    """analytic.population_grad's (grad_v, grad_w) at one point ready for C; None otherwise."""
+    cdef point_t pt
+    cdef double w_hat[POINT_MAX_N]
+    cdef double ws_hat[POINT_MAX_N]
+    cdef double e_perp[POINT_MAX_N]
+    cdef double *pv
+    cdef double *pw
+    cdef double coef
+    cdef int64_t i
+    if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
+        return None
+    gv = new_vector(pt.m, &pv)
+    gw = new_vector(pt.n, &pw)
+    grad_v(&pt, pv)
+    # analytic._grad_w: -(v'v*) / (2 pi |w|) e_perp, with coefficient 0 where
+    # e_perp is undefined (0), so that no overflow makes inf * 0 there; + 0.0
+    # turns -0.0 into 0.0
+    coef = -pt.vvs / (TWO_PI * pt.s) if pt.has_perp else 0.0
+    for i in range(pt.n):
+        pw[i] = coef * e_perp[i] + 0.0
+    return finite_pair(gv, pv, pt.m, gw, pw, pt.n)
+
+
+def expected_coarse_grad_point(object v, object w, object v_star, object w_star, int code):
+    """analytic.expected_coarse_grad's (grad_v, grad_w) for the window code
+    (STE_CODES) at one point ready for C; None otherwise."""
+    cdef point_t pt
+    cdef double w_hat[POINT_MAX_N]
+    cdef double ws_hat[POINT_MAX_N]
+    cdef double e_perp[POINT_MAX_N]
+    cdef double *pv
+    cdef double *pw
+    if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
+        return None
+    gv = new_vector(pt.m, &pv)
+    gw = new_vector(pt.n, &pw)
+    grad_v(&pt, pv)
+    expected_grad_w(code, &pt, w_hat, ws_hat, e_perp, pw)
+    return finite_pair(gv, pv, pt.m, gw, pw, pt.n)
+
+
+@cython.cdivision(True)
+def coarse_grad_cosine_point(object v, object w, object v_star, object w_star, int code):
+    """analytic.coarse_grad_cosine for the window code at one point ready for
+    C; None otherwise."""
+    cdef point_t pt
+    cdef double w_hat[POINT_MAX_N]
+    cdef double ws_hat[POINT_MAX_N]
+    cdef double e_perp[POINT_MAX_N]
+    cdef double gw[POINT_MAX_N]
+    cdef double gw_unit[POINT_MAX_N]
+    cdef double top = 0.0, t, a, b, sign, gw_norm, c
+    cdef int e
+    cdef int64_t i
+    cdef bint any_perp = False
+    if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
+        return None
+    # as coarse_grad_cosine: v and v* scaled by a power of two that brings
+    # their largest entry into [1/2, 1) (exact), so that no square or product
+    # overflows; E[g_mu] reads only these four summaries of them, and with
+    # entries below 1 and unit w_hat, e_perp it is finite
+    for i in range(pt.m):
+        top = fmax(top, fmax(fabs(pt.v[i]), fabs(pt.vs[i])))
+    frexp(top, &e)
+    t = ldexp(1.0, -e)
+    pt.nv2 = pt.vvs = pt.ov = pt.os = 0.0
+    for i in range(pt.m):
+        a, b = pt.v[i] * t, pt.vs[i] * t
+        pt.nv2 += a * a
+        pt.vvs += a * b
+        pt.ov += a
+        pt.os += b
+    expected_grad_w(code, &pt, w_hat, ws_hat, e_perp, gw)
+    # df/dw points along -sign(v'v*) e_perp
+    sign = 1.0 if pt.vvs > 0.0 else (-1.0 if pt.vvs < 0.0 else 0.0)
+    gw_norm = norm_unit(gw, pt.n, gw_unit)
+    c = 0.0
+    for i in range(pt.n):
+        any_perp = any_perp or (-sign * e_perp[i] != 0.0)
+        c += gw_unit[i] * (-sign * e_perp[i])
+    if not (gw_norm > 0.0 and any_perp):
+        c = 0.0
+    return _float64(-1.0 if c < -1.0 else (1.0 if c > 1.0 else c))
 
 
 # ---- quantized ReLU ----

@@ -13,7 +13,9 @@ from four coefficients of ``|w|`` and theta (docs/math.rst, section
 
 with g, x, y independent standard normals; closed forms for the named STEs,
 1-D quadrature for a callable. The formulas take Python floats or arrays
-alike, so the one-point fast paths and the batched paths share them.
+alike, so population descent's one-point path and the batched paths share
+them; stefast._core evaluates the same steps in C for the public closed
+forms at one point (and reads its constants from here and _geometry).
 """
 
 import math

@@ -81,20 +81,6 @@ def norm(x):
     return norm_and_unit(x)[0]
 
 
-def list_norm_and_unit(x):
-    """norm_and_unit of one vector given as a list of Python floats."""
-    ss = sum([a * a for a in x])
-    if not _SS_MIN <= ss <= _SS_MAX:
-        top = max(map(abs, x))
-        if top == 0.0:
-            return 0.0, [0.0] * len(x)
-        y = [a / top for a in x]
-        r = math.sqrt(sum([a * a for a in y]))
-        return top * r, [a / r for a in y]
-    s = math.sqrt(ss)
-    return s, [a / s for a in x]
-
-
 def dot(x, y):
     """Inner product along the last axis."""
     return np.einsum("...i,...i->...", x, y)

@@ -23,16 +23,15 @@ Conventions (also stated in the docstrings):
 """
 
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
+from stefast import _core
 from stefast import _formulas as fm
 from stefast import _validation as val
-from stefast._geometry import (PHI0, dot, geometry, list_norm_and_unit, norm, norm_and_unit,
-                               unit_geometry)
+from stefast._geometry import dot, geometry, norm, norm_and_unit
 
 __all__ = [
     "PopulationGrad",
@@ -65,75 +64,6 @@ class PopulationGrad(NamedTuple):
 
     grad_v: np.ndarray
     grad_w: np.ndarray
-
-
-# --------------------------------------------------------------------------
-# one point in Python floats
-# --------------------------------------------------------------------------
-
-
-class _Point:
-    """One point, four small 1-d float64 arrays, in Python floats.
-
-    The vectorised path's NumPy overhead dominates a call at this size; this
-    twin of the validation and ``_geometry.geometry`` handles one point in
-    Python floats, several times faster (docs/performance.rst, section
-    "Bandwidth, drift and call overhead"). The formulas themselves (``stefast._formulas``)
-    are shared with the array path, and the tests check the two paths agree.
-    """
-
-    _MAX_LEN = 64
-
-    @classmethod
-    def from_arrays(cls, v, w, v_star, w_star):
-        """A _Point, or None if the inputs need the general path (which also validates)."""
-        for a in (v, w, v_star, w_star):
-            if type(a) is not np.ndarray or a.ndim != 1 or a.dtype != np.float64:
-                return None
-        m, n = v.shape[0], w.shape[0]
-        if not (0 < m <= cls._MAX_LEN and 0 < n <= cls._MAX_LEN) \
-                or v_star.shape[0] != m or w_star.shape[0] != n:
-            return None
-        pt = cls()
-        pt.v, pt.w, pt.v_star, pt.w_star = v.tolist(), w.tolist(), v_star.tolist(), w_star.tolist()
-        if not all(map(math.isfinite, pt.v + pt.w + pt.v_star + pt.w_star)):
-            return None
-        ws_norm, pt.ws_hat = list_norm_and_unit(pt.w_star)
-        if ws_norm == 0.0:
-            return None
-        pt._summaries()
-        return pt
-
-    def _summaries(self):
-        v, vs, w = self.v, self.v_star, self.w
-        mul, sub = operator.mul, operator.sub
-        self.nv2 = sum(map(mul, v, v))
-        self.vs2 = sum(map(mul, vs, vs))
-        self.vvs = sum(map(mul, v, vs))
-        self.ov, self.os_ = sum(v), sum(vs)
-        d = list(map(sub, v, vs))
-        self.dd, self.od = sum(map(mul, d, d)), sum(d)
-        s, self.w_hat = list_norm_and_unit(w)
-        self.s, self.zero_w = s, s == 0.0
-        if self.zero_w:
-            self.theta, self.cos, self.sin, self.w_hat, self.e_perp = 0.0, 1.0, 0.0, None, None
-            return
-        self.theta, self.cos, self.sin, self.e_perp = unit_geometry(
-            self.w_hat, self.ws_hat, len(w))
-
-    def grad_v(self):
-        if self.zero_w:
-            return np.zeros(len(self.v))
-        od, k = self.od, self.theta / (2.0 * math.pi)
-        return np.array([(x - y + od) / 4.0 + k * y for x, y in zip(self.v, self.v_star)])
-
-    def grad_w(self, coef_w, coef_p, coef_star=0.0):
-        """coef_w w_hat + coef_p e_perp, or coef_star w*_hat at w = 0."""
-        if self.zero_w:
-            return np.array([coef_star * y for y in self.ws_hat])
-        if self.e_perp is None:
-            return np.array([coef_w * x + 0.0 for x in self.w_hat])
-        return np.array([coef_w * x + coef_p * y + 0.0 for x, y in zip(self.w_hat, self.e_perp)])
 
 
 def angle(w, w_star):
@@ -205,9 +135,9 @@ def population_loss(v, w, v_star, w_star):
     >>> round(float(stefast.population_loss([1.0, 2.0], [-1.0, 0.0], [1.0, 2.0], [3.0, 0.0])), 6)
     2.5
     """
-    pt = _Point.from_arrays(v, w, v_star, w_star)
-    if pt is not None:
-        return fm.loss_formula(pt.dd, pt.od, pt.theta, pt.vvs, pt.vs2, pt.os_, pt.zero_w)
+    f = _core.population_loss_point(v, w, v_star, w_star)  # one point ready for C
+    if f is not None:
+        return f
     v, w, v_star, w_star = val.check_population_inputs(v, w, v_star, w_star)
     geo = geometry(w, w_star)
     d = v - v_star
@@ -227,10 +157,11 @@ def _grad_v(v, v_star, geo):
 
 def _grad_w(v, v_star, geo):
     """df/dw = -(v'v*) / (2 pi |w|) e_perp; 0 where e_perp is undefined."""
-    s = np.where(geo.zero_w, 1.0, geo.s)
-    coef = -dot(v, v_star) / (2.0 * np.pi * s)
-    # e_perp = 0 at theta in {0, pi} and w = 0; + 0.0 turns -0.0 into 0.0
-    return coef[..., None] * geo.e_perp + 0.0
+    # e_perp = 0 at theta in {0, pi} and w = 0: the coefficient there is 0 over
+    # 1, not (v'v*) / |w|, which overflows for a tiny |w| (and inf * 0 = NaN)
+    defined = np.any(geo.e_perp != 0, axis=-1)
+    coef = np.where(defined, -dot(v, v_star), 0.0) / (2.0 * np.pi * np.where(defined, geo.s, 1.0))
+    return coef[..., None] * geo.e_perp + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def population_grad(v, w, v_star, w_star):
@@ -257,10 +188,9 @@ def population_grad(v, w, v_star, w_star):
     >>> gv, gw  # theta = pi/2, v'v* = 1
     (array([0.5, 0.5]), array([-0.15915494,  0.        ]))
     """
-    pt = _Point.from_arrays(v, w, v_star, w_star)
-    if pt is not None:
-        coef_p = 0.0 if pt.zero_w else -pt.vvs / (2.0 * math.pi * pt.s)
-        return PopulationGrad(pt.grad_v(), pt.grad_w(0.0, coef_p))
+    got = _core.population_grad_point(v, w, v_star, w_star)  # one point ready for C
+    if got is not None:
+        return PopulationGrad(*got)
     v, w, v_star, w_star = val.check_population_inputs(v, w, v_star, w_star)
     geo = geometry(w, w_star)
     return PopulationGrad(_grad_v(v, v_star, geo), _grad_w(v, v_star, geo))
@@ -269,6 +199,17 @@ def population_grad(v, w, v_star, w_star):
 # --------------------------------------------------------------------------
 # Section 5: expected coarse gradients
 # --------------------------------------------------------------------------
+
+
+def _named_code(ste, breakpoints):
+    """The window code (stefast._core.STE_CODES) of a named STE, or of a
+    registry window equal to one, for the one-point calls; None for any
+    other ste, which the general path resolves and checks."""
+    if type(ste) is not str and val.is_registry_surrogate(ste) and ste.named is not None:
+        ste = ste.named
+    if type(ste) is str and breakpoints is None:
+        return _core.STE_CODES.get(ste)
+    return None
 
 
 
@@ -335,18 +276,11 @@ def expected_coarse_grad(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     >>> bool(np.allclose(gw2, gw, rtol=1e-10, atol=0))
     True
     """
-    if val.is_registry_surrogate(ste) and ste.named is not None:
-        ste = ste.named  # a registry window equal to a named one is that STE
-    if isinstance(ste, str) and breakpoints is None:
-        pt = _Point.from_arrays(v, w, v_star, w_star)
-        if pt is not None and ste in val.STES:
-            if pt.zero_w:
-                mu0 = 1.0 if ste in ("identity", "hardtanh") else 0.0
-                return PopulationGrad(pt.grad_v(), pt.grad_w(0.0, 0.0, -mu0 * PHI0 * pt.vvs))
-            A1, B1, c1, c2, _ = fm.named_formula(
-                ste, pt.cos, pt.sin, lambda: fm.window_terms_scalar(pt.s, pt.cos, pt.sin))
-            coef_w, coef_p = fm.coarse_formula(pt.nv2, pt.ov, pt.os_, pt.vvs, A1, B1, c1, c2)
-            return PopulationGrad(pt.grad_v(), pt.grad_w(coef_w, coef_p))
+    code = _named_code(ste, breakpoints)
+    if code is not None:
+        got = _core.expected_coarse_grad_point(v, w, v_star, w_star, code)  # one point ready for C
+        if got is not None:
+            return PopulationGrad(*got)
     v, v_star, geo, gw = fm.expected(v, w, v_star, w_star, ste, breakpoints)
     return PopulationGrad(_grad_v(v, v_star, geo), gw)
 
@@ -420,6 +354,11 @@ def coarse_grad_cosine(v, w, v_star, w_star, ste="relu", *, breakpoints=None):
     >>> bool(0 < c <= 1)
     True
     """
+    code = _named_code(ste, breakpoints)
+    if code is not None:
+        c = _core.coarse_grad_cosine_point(v, w, v_star, w_star, code)  # one point ready for C
+        if c is not None:
+            return c
     v, w, v_star, w_star = val.check_population_inputs(v, w, v_star, w_star)
     # both vectors are quadratic in (v, v*) jointly: scaling v and v* by a
     # power of two keeps their squares and products in range, exactly

@@ -12,6 +12,10 @@ import numpy as np
 import pytest
 
 import stefast
+from stefast import _core, analytic
+from stefast import surrogates as S
+from stefast._geometry import geometry
+from util import invalid_population_points, layouts, misaligned, population_points
 
 PHI0 = 1.0 / math.sqrt(2.0 * math.pi)
 N_MC = 1_000_000
@@ -515,7 +519,7 @@ def test_vectorised_equals_loop(ste):
 
 
 def test_one_point_fast_path_equals_general_path():
-    """1-d float64 inputs take a pure-Python route; a (1, k) batch takes the NumPy one."""
+    """1-d float64 inputs take the C route (stefast._core); a (1, k) batch takes the NumPy one."""
     rng = np.random.default_rng(401)
     for n in (1, 2, 5):
         v, w, v_star, w_star = _random_batch(rng, (2, 3), 4, n) if n > 1 else (
@@ -532,6 +536,154 @@ def test_one_point_fast_path_equals_general_path():
             for one, many in pairs:
                 np.testing.assert_allclose(one.grad_v, many.grad_v[0], rtol=1e-13, atol=1e-15)
                 np.testing.assert_allclose(one.grad_w, many.grad_w[0], rtol=1e-13, atol=1e-15)
+
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+def _rounding_scales(v, w, v_star, w_star):
+    """The size of the terms each one-point result is summed from, with the
+    conditioning of the plane of w and w* (e_perp carries errors of order
+    eps / sin theta): two correct evaluations that round differently agree
+    to a few eps times this, and a wrong term misses by far more."""
+    geo = geometry(w[None], w_star[None])
+    s, sin, zero_w = float(geo.s[0]), float(geo.sin[0]), bool(geo.zero_w[0])
+    cond = 1.0 if sin == 0.0 else 1.0 + 1.0 / sin
+    nv, nvs = math.hypot(*v), math.hypot(*v_star)  # without overflow of the squares
+    d = v - v_star
+    nd, sv, svs, sd = math.hypot(*d), np.abs(v).sum(), np.abs(v_star).sum(), np.abs(d).sum()
+
+    def coarse(nv, nvs, sv, svs):  # |coefficients| <= 2 phi(0)
+        if zero_w:
+            return PHI0 * nv * nvs
+        return 2.0 * PHI0 * (nv * nv + sv * sv + nv * nvs + sv * svs) * cond
+
+    # coarse_grad_cosine works on (v, v*) scaled by a power of two (exact)
+    top = max(np.abs(v).max(), np.abs(v_star).max())
+    t = 1.0 if top == 0.0 else 2.0 ** -math.frexp(top)[1]
+    gw = stefast.expected_coarse_grad(v[None] * t, w, v_star * t, w_star).grad_w[0]
+    gw_norm = math.hypot(*gw)
+    return dict(
+        loss=(nvs * nvs + svs * svs) / 8 if zero_w else (nd * nd + sd * sd) / 8 + nv * nvs / 2,
+        grad_v=0.0 if zero_w else (np.abs(d).max() + sd) / 4 + np.abs(v_star).max() / 2,
+        population_grad_w=0.0 if zero_w else nv * nvs / (2.0 * math.pi * s) * cond,
+        coarse_grad_w=coarse(nv, nvs, sv, svs),
+        cosine=coarse(nv * t, nvs * t, sv * t, svs * t) / gw_norm if gw_norm > 0 else 1.0)
+
+
+def _one_point_cases(v, w, v_star, w_star):
+    """(label, fast path result or None, general path result, rounding scale of each part)."""
+    batch = (v[None], w, v_star, w_star)  # a batch of one: the general path
+    sc = _rounding_scales(v, w, v_star, w_star)
+    yield ("population_loss", _core.population_loss_point(v, w, v_star, w_star),
+           (stefast.population_loss(*batch)[0],), (sc["loss"],))
+    g = stefast.population_grad(*batch)
+    yield ("population_grad", _core.population_grad_point(v, w, v_star, w_star),
+           (g.grad_v[0], g.grad_w[0]), (sc["grad_v"], sc["population_grad_w"]))
+    for ste, code in _core.STE_CODES.items():
+        g = stefast.expected_coarse_grad(*batch, ste=ste)
+        yield (f"expected_coarse_grad {ste}",
+               _core.expected_coarse_grad_point(v, w, v_star, w_star, code),
+               (g.grad_v[0], g.grad_w[0]), (sc["grad_v"], sc["coarse_grad_w"]))
+        yield (f"coarse_grad_cosine {ste}",
+               _core.coarse_grad_cosine_point(v, w, v_star, w_star, code),
+               (stefast.coarse_grad_cosine(*batch, ste=ste)[0],), (sc["cosine"],))
+
+
+def test_one_point_fast_path_agrees_with_the_general_path_to_rounding():
+    """The C route gives the NumPy route's results to 4 eps of the terms'
+    size (measured: under 1 here), at every scale, at w = 0 and at the snapped
+    angles; it leaves a valid point to the general path only where a result
+    overflows."""
+    taken = total = 0
+    for v, w, v_star, w_star in population_points(np.random.default_rng(404)):
+        with np.errstate(over="ignore", invalid="ignore"):  # the general path's overflows
+            cases = list(_one_point_cases(v, w, v_star, w_star))
+        for label, fast, general, scales in cases:
+            total += 1
+            finite = all(np.all(np.isfinite(x)) for x in general)
+            where = f"{label} at v={v!r}, w={w!r}, v*={v_star!r}, w*={w_star!r}"
+            assert (fast is not None) == finite, where
+            if fast is None:
+                continue
+            taken += 1
+            fast = fast if isinstance(fast, tuple) else (fast,)
+            for got, want, scale in zip(fast, general, scales):
+                assert np.shape(got) == np.shape(want) and np.asarray(got).dtype == np.float64
+                assert np.max(np.abs(got - want), initial=0.0) <= 4 * EPS * scale, where
+    assert taken > 0.9 * total, (taken, total)
+
+
+def test_public_one_point_calls_return_the_fast_path_results():
+    rng = np.random.default_rng(405)
+    v, w, v_star, w_star = (rng.standard_normal(k) for k in (4, 4, 4, 4))
+    args = (v, w, v_star, w_star)
+    loss = stefast.population_loss(*args)
+    assert type(loss) is np.float64 and loss == _core.population_loss_point(*args)
+    for got, fast in [(stefast.population_grad(*args), _core.population_grad_point(*args))] + [
+            (stefast.expected_coarse_grad(*args, ste=ste),
+             _core.expected_coarse_grad_point(*args, code))
+            for ste, code in _core.STE_CODES.items()]:
+        assert type(got) is stefast.PopulationGrad
+        np.testing.assert_array_equal(got.grad_v, fast[0])
+        np.testing.assert_array_equal(got.grad_w, fast[1])
+    for ste, code in _core.STE_CODES.items():
+        c = stefast.coarse_grad_cosine(*args, ste=ste)
+        assert type(c) is np.float64 and c == _core.coarse_grad_cosine_point(*args, code)
+    # a registry window equal to a named one is that STE, on the fast path too
+    np.testing.assert_array_equal(
+        stefast.expected_coarse_grad(*args, ste=S.named("clipped_relu")).grad_w,
+        _core.expected_coarse_grad_point(*args, _core.STE_CODES["clipped_relu"])[1])
+
+
+def _fast_results(v, w, v_star, w_star):
+    code = _core.STE_CODES["clipped_relu"]
+    return [_core.population_loss_point(v, w, v_star, w_star),
+            _core.population_grad_point(v, w, v_star, w_star),
+            _core.expected_coarse_grad_point(v, w, v_star, w_star, code),
+            _core.coarse_grad_cosine_point(v, w, v_star, w_star, code)]
+
+
+def test_one_point_fast_path_leaves_every_other_input_to_the_general_path():
+    rng = np.random.default_rng(406)
+    good = [rng.standard_normal(k) for k in (3, 4, 3, 4)]
+    assert all(r is not None for r in _fast_results(*good))
+    for k in range(4):
+        for name, a in layouts(good[k]):
+            got = _fast_results(*good[:k], a, *good[k + 1:])
+            # read-only and contiguous copies (1-d Fortran order is C order) are as
+            # good as the original; strided and misaligned views are not
+            assert all((r is None) == (name not in ("c", "fortran", "readonly"))
+                       for r in got), name
+        other = [good[k].tolist(), good[k].astype(np.float32), good[k].astype(">f8"),
+                 good[k][None], good[k][:-1], good[k].view(type("Sub", (np.ndarray,), {}))]
+        for a in other:
+            assert all(r is None for r in _fast_results(*good[:k], a, *good[k + 1:]))
+    big = [rng.standard_normal(k) for k in (3, _core.ONE_POINT_MAX_N + 1) * 2]
+    assert all(r is None for r in _fast_results(*big))
+    edge = [rng.standard_normal(k) for k in (3, _core.ONE_POINT_MAX_N) * 2]
+    assert all(r is not None for r in _fast_results(*edge))
+    long_v = [rng.standard_normal(k) for k in (5 * _core.ONE_POINT_MAX_N, 4) * 2]  # m is free
+    assert all(r is not None for r in _fast_results(*long_v))
+    # only named STEs (or registry windows equal to one) without breakpoints
+    assert analytic._named_code("relu", None) == _core.STE_CODES["relu"]
+    assert analytic._named_code(S.named("hardtanh"), None) == _core.STE_CODES["hardtanh"]
+    for ste, bp in ((S.approx_sign(), None), (WINDOWS["relu"][0], None), ("relu", [0.0]),
+                    ("tanh", None), (S.window(0.0, 2.0), None)):
+        assert analytic._named_code(ste, bp) is None
+
+
+@pytest.mark.parametrize("func", [stefast.population_loss, stefast.population_grad,
+                                  stefast.expected_coarse_grad, stefast.coarse_grad_cosine])
+def test_one_point_arrays_with_nan_inf_or_zero_w_star_raise_as_lists_do(func):
+    for name, *args in invalid_population_points():
+        assert all(r is None for r in _fast_results(*args))
+        with pytest.raises(ValueError) as arrays:
+            func(*args)
+        with pytest.raises(ValueError) as lists:  # lists never take the fast path
+            func(*(a.tolist() for a in args))
+        assert str(arrays.value) == str(lists.value)
+        assert str(arrays.value).startswith(name + " ")
 
 
 def test_batch_axes_broadcast_across_arguments():

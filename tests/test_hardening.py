@@ -171,6 +171,33 @@ def test_population_loss_at_the_minimum_with_a_tiny_w():
                                    np.array([1.0, 2.0]), np.array([1.0, 0.0])) == 0.0
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])  # theta = 0 and theta = pi
+@pytest.mark.parametrize("batched", [False, True])
+def test_population_grad_w_is_zero_on_the_axis_even_when_v_v_star_over_w_overflows(sign, batched):
+    # df/dw is defined as 0 at theta in {0, pi}; (v'v*) / (2 pi |w|) overflows
+    # here, which must not turn 0 * e_perp into inf * 0 = NaN (found by the fuzz
+    # suite, hypothesis' reproducer)
+    v, v_star = np.array([0.12573022]), np.array([3.45584192e+09])
+    w_star = np.array([1.25730221e-301, -1.32104863e-301])
+    w = sign * w_star
+    args = (v[None], w, v_star, w_star) if batched else (v, w, v_star, w_star)
+    g = stefast.population_grad(*args)
+    np.testing.assert_array_equal(g.grad_w, np.zeros_like(g.grad_w))
+    assert stefast.coarse_grad_inner(*args) == 0.0
+
+
+def test_an_overflowing_result_is_inf_with_numpys_warning_at_one_point_as_in_a_batch():
+    # off the axis |df/dw| is beyond float64 here; the one-point fast path
+    # leaves a result that is not finite to the general path, so a point and a
+    # batch give the same infinities and the same warning
+    v, v_star = np.array([0.12573022]), np.array([3.45584192e+09])
+    w, w_star = np.array([1.25730221e-301, 1.32104863e-301]), np.array([1.0, -1.0])
+    for args in ((v, w, v_star, w_star), (v[None], w, v_star, w_star)):
+        with pytest.warns(RuntimeWarning, match="overflow"):
+            g = stefast.population_grad(*args)
+        assert np.all(np.isinf(g.grad_w))
+
+
 @pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e200, 1e300])
 @pytest.mark.parametrize("method", ["projected", "conditional"])
 def test_monte_carlo_basis_at_extreme_scales(scale, method):
