@@ -374,8 +374,14 @@ def test_sweep_killed_process_resumes_to_the_same_table(tmp_path):
     spec = tmp_path / "spec.toml"
     spec.write_text(KILL_SPEC)
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "stefast.cli", "sweep", str(spec), "--out",
-                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # cwd away from the checkout: `python -m` puts the working directory
+    # first on sys.path, and a checkout's stefast/ has no built extension
+    # when the package is installed from a wheel
+    log = tmp_path / "killed.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "stefast.cli", "sweep", str(spec), "--out",
+                                 str(out)], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=stderr)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
@@ -388,7 +394,7 @@ def test_sweep_killed_process_resumes_to_the_same_table(tmp_path):
         proc.kill()
         proc.wait()
     stored = len(list((out / "points").glob("*.json")))
-    assert running and 3 <= stored < 12, (running, stored)  # killed part-way
+    assert running and 3 <= stored < 12, (running, stored, log.read_text())  # killed part-way
     assert main(["sweep", str(spec), "--out", str(out)]) == 0
     assert main(["sweep", str(spec), "--out", str(tmp_path / "whole")]) == 0
     assert (out / "sweep.csv").read_text() == (tmp_path / "whole" / "sweep.csv").read_text()
