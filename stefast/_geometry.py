@@ -130,6 +130,19 @@ def _list_dot(a, b):
     return sum([x * y for x, y in zip(a, b)])
 
 
+def list_norm(x):
+    """|x| of a list of floats at any representable scale: the scalar twin of
+    :func:`norm` for one point, in Python floats."""
+    ss = _list_dot(x, x)
+    if _SS_MIN <= ss <= _SS_MAX:
+        return math.sqrt(ss)
+    big = max(map(abs, x), default=0.0)
+    if big == 0.0 or not math.isfinite(big):
+        return math.sqrt(ss)
+    y = [a / big for a in x]
+    return big * math.sqrt(_list_dot(y, y))
+
+
 def unit_geometry(w_hat, w_star_hat, n):
     """(theta, cos, sin, e_perp) of two unit vectors given as lists of floats.
 

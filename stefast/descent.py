@@ -31,7 +31,8 @@ from stefast import _formulas as fm
 from stefast import _tasks
 from stefast import _validation as val
 from stefast import analytic as an
-from stefast._geometry import PHI0, TWO_PI, geometry, orthonormal_basis, unit_geometry
+from stefast._geometry import (PHI0, TWO_PI, geometry, list_norm, norm, orthonormal_basis,
+                               unit_geometry)
 from stefast._optional import require
 from stefast.montecarlo import mc_key
 from stefast.surrogates import c_argument
@@ -177,7 +178,7 @@ def _population_run(v0, w0, v_star, w_star, sur, lr, steps, tol, record_every):
     cs = (Qv.T @ v_star).tolist()
     o = (Qv.T @ np.ones(m)).tolist()
     x = (Qw.T @ w0).tolist()
-    ws_hat = (Qw.T @ (w_star / np.linalg.norm(w_star))).tolist()
+    ws_hat = (Qw.T @ (w_star / norm(w_star))).tolist()
     coeffs, mu0 = _coefficient_fn(sur)
     vs2, os_ = _dot(cs, cs), float(np.sum(v_star))
     sqrt = math.sqrt
@@ -187,7 +188,7 @@ def _population_run(v0, w0, v_star, w_star, sur, lr, steps, tol, record_every):
     converged = False
     while True:
         # geometry of w in its 2-d coordinates; snapping by the full dimension n
-        s = sqrt(_dot(x, x))
+        s = list_norm(x)
         d = [a - b for a, b in zip(c, cs)]
         dd, od = _dot(d, d), _dot(o, d)
         vvs = _dot(c, cs)

@@ -210,6 +210,24 @@ def test_monte_carlo_basis_at_extreme_scales(scale, method):
     assert Q.shape == (2, 3)
 
 
+@pytest.mark.parametrize("scale", [2.0 ** -700, 2.0 ** 1000])
+def test_population_descent_at_extreme_scales(scale):
+    """Population descent's one-point geometry scales before squaring: a
+    power-of-two scale of w* changes no bit of the run, and one of w0 none of
+    the starting loss and angle (w* = 2^-700 e used to stop as 'diverged',
+    w0 = 2^-700 w to start from the loss at w = 0)."""
+    w, w_star = np.array([1.0, 0.3]), np.array([0.2, 1.0])
+    kw = dict(mode="population", steps=30, lr=0.1)
+    with np.errstate(all="raise"):
+        base = stefast.coarse_gradient_descent(V, w, VS, w_star, **kw)
+        scaled_teacher = stefast.coarse_gradient_descent(V, w, VS, w_star * scale, **kw)
+        scaled_start = stefast.coarse_gradient_descent(V, w * scale, VS, w_star, **kw)
+    for name in ("f", "theta", "w_norm", "grad_v_norm", "w_final", "v_final"):
+        np.testing.assert_array_equal(getattr(scaled_teacher, name), getattr(base, name))
+    assert scaled_start.f[0] == base.f[0] and scaled_start.theta[0] == base.theta[0]
+    assert scaled_start.w_norm[0] == base.w_norm[0] * scale
+
+
 def test_coarse_grad_cosine_without_intermediate_overflow():
     v, w, v_star, w_star = [1e150, 2e150], [1.0, 0.3], [1.0, 1.0], [0.2, 1.0]
     c = stefast.coarse_grad_cosine(v, w, v_star, w_star)
