@@ -63,6 +63,13 @@
 #define STEFAST_NORMAL_CHUNK_D 32 /* normals per chunk, float64 */
 #define STEFAST_NORMAL_CHUNK_F 64 /* normals per chunk, float32 */
 
+/* the index of a uint64_t's low 32 bits when it is read as two uint32_t */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define STEFAST_LOW_HALF 1
+#else
+#define STEFAST_LOW_HALF 0
+#endif
+
 #define STEFAST_ROTL64(x, r) (((x) << (r)) | ((x) >> (64 - (r))))
 #define STEFAST_TF_ROUND(x0, x1, r)                                            \
     do {                                                                       \
@@ -337,25 +344,18 @@ STEFAST_INLINE void stefast_normal_chunk_f_(stefast_stream_ *restrict g, float *
 {
     uint64_t x0[STEFAST_RNG_LANES], x1[STEFAST_RNG_LANES];
     stefast_stream_words_(g, x0, x1);
-#ifdef __clang__
-    /* the words split into 32-bit halves first: Clang vectorises a loop that
-     * mixes 64-bit and 32-bit lanes at the 64-bit width, half of GCC's; for
-     * GCC the split costs more than it saves. The same values either way. */
-    uint32_t hi0[STEFAST_RNG_LANES], hi1[STEFAST_RNG_LANES];
-    uint32_t lo0[STEFAST_RNG_LANES], lo1[STEFAST_RNG_LANES];
-    for (int l = 0; l < STEFAST_RNG_LANES; l++) {
-        hi0[l] = (uint32_t)(x0[l] >> 33);
-        hi1[l] = (uint32_t)(x1[l] >> 33);
-        lo0[l] = (uint32_t)x0[l];
-        lo1[l] = (uint32_t)x1[l];
-    }
+    /* the words read as 32-bit halves, so the transform loop has 32-bit
+     * lanes only: Clang vectorises a loop that mixes 64-bit and 32-bit lanes
+     * at the 64-bit width, half of GCC's, and a separate splitting loop
+     * stores half vectors that the next loop loads whole, which defeats
+     * store forwarding (docs/portability.md, "Speed"). */
+    uint32_t w0[2 * STEFAST_RNG_LANES], w1[2 * STEFAST_RNG_LANES];
+    memcpy(w0, x0, sizeof w0);
+    memcpy(w1, x1, sizeof w1);
+    const int lo = STEFAST_LOW_HALF, hi = 1 - STEFAST_LOW_HALF;
     for (int l = 0; l < STEFAST_RNG_LANES; l++)
-        stefast_box_muller_f_(hi0[l], hi1[l], lo0[l], lo1[l], out, l);
-#else
-    for (int l = 0; l < STEFAST_RNG_LANES; l++)
-        stefast_box_muller_f_((uint32_t)(x0[l] >> 33), (uint32_t)(x1[l] >> 33),
-                              (uint32_t)x0[l], (uint32_t)x1[l], out, l);
-#endif
+        stefast_box_muller_f_(w0[2 * l + hi] >> 1, w1[2 * l + hi] >> 1, w0[2 * l + lo],
+                              w1[2 * l + lo], out, l);
 }
 
 #endif /* STEFAST_NORMAL_IMPL_H */
