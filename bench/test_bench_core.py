@@ -9,6 +9,7 @@ Run: pytest bench/test_bench_core.py   (add --benchmark-disable for a smoke run)
 
 import shutil
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -274,3 +275,29 @@ def test_gcc_vs_clang_build(benchmark, c_timing_builds, kernel, shape, dtype):
         NOTES.append(f"{what} {'float64' if dtype == 'd' else 'float32'} (C, 1 thread): "
                      f"GCC {ns['default']:.3f} ns, Clang {ns['clang']:.3f} ns, "
                      f"Clang/GCC {ns['clang'] / ns['default']:.3f}")
+
+
+@pytest.mark.parametrize("kernel", ["loss", "mc"])
+def test_python_api_vs_c(benchmark, c_timing_builds, kernel):
+    """bench/api_timing.py (the installed stefast through its Python API, a
+    fresh interpreter per round) against c_timing (the same kernel from C,
+    built here by the default compiler), 8x16 float32, interleaved: what
+    the API adds to a long call. api_timing.py also compares two installed
+    builds (docs/portability.md, "Speed: Clang against GCC")."""
+    script = ROOT / "bench" / "api_timing.py"
+    megabytes = "2" if benchmark.disabled else "64"
+    api, c = [], []
+    for _ in range(1 if benchmark.disabled else 3):
+        out = subprocess.run([sys.executable, str(script), kernel, "8", "16", "f", megabytes],
+                             check=True, capture_output=True, text=True)
+        api.append(float(out.stdout))
+        out = subprocess.run([str(c_timing_builds["default"]), kernel, "8", "16", megabytes,
+                              "f", "3"], check=True, capture_output=True, text=True)
+        c.append(float(out.stdout))
+    assert min(api) > 0 and min(c) > 0
+    benchmark.group = "Python API vs C (ns per Z element or sample element)"
+    benchmark.extra_info.update(api_ns=min(api), c_ns=min(c), api_over_c=min(api) / min(c))
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    if not benchmark.disabled:
+        NOTES.append(f"{kernel} 8x16 float32, 1 thread: Python API {min(api):.3f} ns, "
+                     f"C {min(c):.3f} ns, API/C {min(api) / min(c):.3f}")

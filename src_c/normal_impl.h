@@ -348,7 +348,7 @@ STEFAST_INLINE void stefast_normal_chunk_f_(stefast_stream_ *restrict g, float *
      * lanes only: Clang vectorises a loop that mixes 64-bit and 32-bit lanes
      * at the 64-bit width, half of GCC's, and a separate splitting loop
      * stores half vectors that the next loop loads whole, which defeats
-     * store forwarding (docs/portability.md, "Speed"). */
+     * store forwarding (docs/performance.rst, section "GCC and Clang"). */
     uint32_t w0[2 * STEFAST_RNG_LANES], w1[2 * STEFAST_RNG_LANES];
     memcpy(w0, x0, sizeof w0);
     memcpy(w1, x1, sizeof w1);
