@@ -4,8 +4,8 @@ venvs) can be compared in interleaved runs; the Python twin of c_timing.c.
 
 usage: python bench/api_timing.py loss|mc m n d|f [megabytes]
   loss: loss_and_grads(reduce="sum") over a Z of `megabytes` (default 64)
-  mc:   monte_carlo(method="full") with the sample count of
-        bench/test_bench_montecarlo.py
+  mc:   monte_carlo(method="full") over 10^8 sample elements (m n per
+        sample; at least 1000 samples)
 prints: best ns per element of Z (per m*n sample element) over 5 calls,
 one thread
 """

@@ -147,6 +147,26 @@ def interleaved_times(fns, rounds, warmup=1):
     return times
 
 
+def repeat_calls(fn, calls):
+    """A function that calls fn `calls` times: one timed round of a call
+    too short to time alone."""
+    def run():
+        for _ in range(calls):
+            fn()
+    return run
+
+
+def elementwise_params(ops, sizes, dtypes, quick_dtype):
+    """pytest params (op, size, dtype) over every combination, the largest
+    size in quick_dtype marked quick."""
+    for op in ops:
+        for size in sizes:
+            for dtype in dtypes:
+                marks = [pytest.mark.quick] if (size == sizes[-1] and dtype == quick_dtype) else []
+                yield pytest.param(op, size, dtype, marks=marks,
+                                   id=f"{op}-{size}-{np.dtype(dtype).name}")
+
+
 def summarize(times, work):
     """{name: median, quartiles, best, rounds, rate} of interleaved_times' output."""
     summary = {}

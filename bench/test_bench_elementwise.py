@@ -18,7 +18,7 @@ import pytest
 import stefast
 from stefast import reference as ref
 import _peers
-from conftest import rounds
+from conftest import elementwise_params, rounds
 
 SIZES = [1 << 14, 1 << 21]  # 128 KB (in cache) and 16 MB (streams from memory) in float64
 DTYPES = [np.float64, np.float32]
@@ -59,17 +59,9 @@ def make(impl, op, x, g):
     raise AssertionError(impl)
 
 
-def _params():
-    for op in OPS:
-        for size in SIZES:
-            for dtype in DTYPES:
-                marks = [pytest.mark.quick] if (size == SIZES[-1] and dtype == np.float64) else []
-                yield pytest.param(op, size, dtype, marks=marks,
-                                   id=f"{op}-{size}-{np.dtype(dtype).name}")
-
-
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("op,size,dtype", list(_params()))
+@pytest.mark.parametrize("op,size,dtype",
+                         list(elementwise_params(OPS, SIZES, DTYPES, np.float64)))
 def test_elementwise(benchmark, report, op, size, dtype, impl):
     x, g = inputs(size, dtype)
     fn = make(impl, op, x, g)

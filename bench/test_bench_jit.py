@@ -32,7 +32,7 @@ import numpy as np
 import stefast
 import stefast.jit
 from _peers import numba_or_skip
-from conftest import NOTES, QUICK
+from conftest import NOTES, QUICK, repeat_calls
 
 CALLS = 2000
 
@@ -87,13 +87,6 @@ def _python_ctypes_calls():
     return binarize, loss_and_grads
 
 
-def _python_api_loop(fn, calls):
-    def run():
-        for _ in range(calls):
-            fn()
-    return run
-
-
 def test_njit_call_overhead(interleave):
     numba = numba_or_skip()
     calls = 50 if QUICK else CALLS
@@ -115,11 +108,11 @@ def test_njit_call_overhead(interleave):
     cases = {
         "binarize(16)": (
             lambda: nb_binarize(x, out, calls),
-            _python_api_loop(lambda: stefast.binarize(x), calls),
+            repeat_calls(lambda: stefast.binarize(x), calls),
             lambda: ct_binarize(x, out, calls)),
         "loss_and_grads(4x4)": (
             lambda: nb_loss(Z, v, w, v_star, w_star, sums, calls),
-            _python_api_loop(lambda: stefast.loss_and_grads(Z, v, w, v_star, w_star), calls),
+            repeat_calls(lambda: stefast.loss_and_grads(Z, v, w, v_star, w_star), calls),
             lambda: ct_loss(Z, v, w, v_star, w_star, sums, calls)),
     }
     fns = {}

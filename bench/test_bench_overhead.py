@@ -22,7 +22,7 @@ same number of values:
 import numpy as np
 
 import stefast
-from conftest import NOTES, QUICK
+from conftest import NOTES, QUICK, repeat_calls
 
 CALLS = 2000
 
@@ -59,19 +59,12 @@ def _cases():
     ]
 
 
-def _loop(fn, calls):
-    def run():
-        for _ in range(calls):
-            fn()
-    return run
-
-
 def test_call_overhead(interleave):
     calls = 50 if QUICK else CALLS
     fns = {}
     for name, fast, add in _cases():
-        fns[name] = _loop(fast, calls)
-        fns[f"np.add for {name}"] = _loop(add, calls)
+        fns[name] = repeat_calls(fast, calls)
+        fns[f"np.add for {name}"] = repeat_calls(add, calls)
     summary = interleave(fns, work=calls, rounds=15, unit="calls")
     NOTES.append(f"{'call (one small input)':28s} {'stefast us':>10s} {'np.add us':>10s} "
                  f"{'ratio':>6s}")

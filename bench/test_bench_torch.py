@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import _peers
-from conftest import rounds
+from conftest import elementwise_params, rounds
 
 SIZES = [1 << 14, 1 << 21]
 DTYPES = [np.float32, np.float64]
@@ -144,17 +144,9 @@ def check_peer(fn, fast, dtype):
                                    atol=tol * max(1.0, float(want.abs().max())))
 
 
-def _params():
-    for op in MAKERS:
-        for size in SIZES:
-            for dtype in DTYPES:
-                marks = [pytest.mark.quick] if (size == SIZES[-1] and dtype == np.float32) else []
-                yield pytest.param(op, size, dtype, marks=marks,
-                                   id=f"{op}-{size}-{np.dtype(dtype).name}")
-
-
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("op,size,dtype", list(_params()))
+@pytest.mark.parametrize("op,size,dtype",
+                         list(elementwise_params(MAKERS, SIZES, DTYPES, np.float32)))
 def test_torch_bridge(benchmark, report, op, size, dtype, impl):
     x, g = inputs(size, dtype)
     fn = MAKERS[op](impl, x, g)
