@@ -608,6 +608,9 @@ cdef struct point_t:
     double s, theta, cos, sin              # |w| and the angle, as _geometry.Geometry
     bint zero_w
     bint has_perp                          # e_perp exists (it is 0 otherwise)
+    double w_hat[POINT_MAX_N]              # w / |w| (0 if w = 0)
+    double ws_hat[POINT_MAX_N]             # w* / |w*|
+    double e_perp[POINT_MAX_N]             # w*'s part across w, unit (0 where none)
 
 
 cdef inline double sum_squares(const double *x, int64_t n) noexcept nogil:
@@ -660,10 +663,9 @@ cdef inline bint all_finite(const double *x, int64_t n) noexcept nogil:
 
 
 @cython.cdivision(True)
-cdef int point_of(tuple arrays, point_t *pt, double *w_hat, double *ws_hat,
-                  double *e_perp) noexcept:
-    """1 with pt, w_hat, ws_hat, e_perp (n each) filled for (v, w, v*, w*) =
-    arrays, 0 if they are not one valid point ready for C (see above)."""
+cdef int point_of(tuple arrays, point_t *pt) noexcept:
+    """1 with pt filled for (v, w, v*, w*) = arrays, 0 if they are not one
+    valid point ready for C (see above)."""
     cdef int k
     cdef const double *p[4]
     cdef double tmp[POINT_MAX_N]
@@ -683,7 +685,7 @@ cdef int point_of(tuple arrays, point_t *pt, double *w_hat, double *ws_hat,
     if not (all_finite(p[0], m) and all_finite(p[1], n) and all_finite(p[2], m)
             and all_finite(p[3], n)):
         return 0
-    if norm_unit(pt.ws, n, ws_hat) == 0.0:
+    if norm_unit(pt.ws, n, pt.ws_hat) == 0.0:
         return 0   # w* = 0: the general path refuses it
     pt.nv2 = pt.vs2 = pt.vvs = pt.ov = pt.os = pt.dd = pt.od = 0.0
     for i in range(m):
@@ -696,20 +698,20 @@ cdef int point_of(tuple arrays, point_t *pt, double *w_hat, double *ws_hat,
         pt.dd += d * d
         pt.od += d
     # _geometry.geometry
-    pt.s = norm_unit(pt.w, n, w_hat)
+    pt.s = norm_unit(pt.w, n, pt.w_hat)
     pt.zero_w = pt.s == 0.0
     pt.has_perp = False
     if pt.zero_w:
         pt.theta, pt.cos, pt.sin = 0.0, 1.0, 0.0
         for i in range(n):
-            e_perp[i] = 0.0
+            pt.e_perp[i] = 0.0
         return 1
     # Kahan's angle formula, snapped to 0 or pi within rounding
     for i in range(n):
-        tmp[i] = w_hat[i] - ws_hat[i]
+        tmp[i] = pt.w_hat[i] - pt.ws_hat[i]
     d = norm_unit(tmp, n, NULL)
     for i in range(n):
-        tmp[i] = w_hat[i] + ws_hat[i]
+        tmp[i] = pt.w_hat[i] + pt.ws_hat[i]
     pt.theta = 2.0 * atan2(d, norm_unit(tmp, n, NULL))
     snap = SNAP_EPS * sqrt(<double>n)
     if pt.theta <= snap:
@@ -719,18 +721,18 @@ cdef int point_of(tuple arrays, point_t *pt, double *w_hat, double *ws_hat,
     if pt.theta == 0.0 or pt.theta == PI:
         pt.cos, pt.sin = (1.0 if pt.theta == 0.0 else -1.0), 0.0
         for i in range(n):
-            e_perp[i] = 0.0
+            pt.e_perp[i] = 0.0
         return 1
     pt.cos, pt.sin = cos(pt.theta), sin(pt.theta)
     c = 0.0
     for i in range(n):
-        c += w_hat[i] * ws_hat[i]
+        c += pt.w_hat[i] * pt.ws_hat[i]
     for i in range(n):
-        tmp[i] = ws_hat[i] - c * w_hat[i]
+        tmp[i] = pt.ws_hat[i] - c * pt.w_hat[i]
     pn = norm_unit(tmp, n, NULL)
     pt.has_perp = pn > 0.0
     for i in range(n):
-        e_perp[i] = tmp[i] / pn if pt.has_perp else 0.0
+        pt.e_perp[i] = tmp[i] / pn if pt.has_perp else 0.0
     return 1
 
 
@@ -777,8 +779,7 @@ cdef void named_coefficients(int code, const point_t *pt, double *co) noexcept n
 
 
 @cython.cdivision(True)
-cdef void expected_grad_w(int code, const point_t *pt, const double *w_hat,
-                          const double *ws_hat, const double *e_perp, double *gw) noexcept nogil:
+cdef void expected_grad_w(int code, const point_t *pt, double *gw) noexcept nogil:
     """E[g_mu] into gw (n): _formulas.assemble."""
     cdef double co[4]
     cdef double coef_w, coef_p, mu0
@@ -788,7 +789,7 @@ cdef void expected_grad_w(int code, const point_t *pt, const double *w_hat,
         mu0 = 1.0 if code == STEFAST_STE_IDENTITY or code == STEFAST_STE_HARDTANH else 0.0
         coef_w = -mu0 * PHI0 * pt.vvs
         for i in range(pt.n):
-            gw[i] = coef_w * ws_hat[i]
+            gw[i] = coef_w * pt.ws_hat[i]
         return
     named_coefficients(code, pt, co)
     # _formulas.coarse_formula
@@ -796,7 +797,7 @@ cdef void expected_grad_w(int code, const point_t *pt, const double *w_hat,
               - (pt.ov * pt.os - pt.vvs) * co[1] / 2.0)
     coef_p = -pt.vvs * co[3]
     for i in range(pt.n):
-        gw[i] = coef_w * w_hat[i] + coef_p * e_perp[i]
+        gw[i] = coef_w * pt.w_hat[i] + coef_p * pt.e_perp[i]
 
 
 @cython.cdivision(True)
@@ -831,11 +832,8 @@ _float64 = np.float64
 def population_loss_point(object v, object w, object v_star, object w_star):
     """analytic.population_loss at one point ready for C; None otherwise."""
     cdef point_t pt
-    cdef double w_hat[POINT_MAX_N]
-    cdef double ws_hat[POINT_MAX_N]
-    cdef double e_perp[POINT_MAX_N]
     cdef double f
-    if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
+    if not point_of((v, w, v_star, w_star), &pt):
         return None
     # _formulas.loss_formula
     if pt.zero_w:
@@ -849,14 +847,11 @@ def population_loss_point(object v, object w, object v_star, object w_star):
 def population_grad_point(object v, object w, object v_star, object w_star):
     """analytic.population_grad's (grad_v, grad_w) at one point ready for C; None otherwise."""
     cdef point_t pt
-    cdef double w_hat[POINT_MAX_N]
-    cdef double ws_hat[POINT_MAX_N]
-    cdef double e_perp[POINT_MAX_N]
     cdef double *pv
     cdef double *pw
     cdef double coef
     cdef int64_t i
-    if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
+    if not point_of((v, w, v_star, w_star), &pt):
         return None
     gv = new_vector(pt.m, &pv)
     gw = new_vector(pt.n, &pw)
@@ -866,7 +861,7 @@ def population_grad_point(object v, object w, object v_star, object w_star):
     # turns -0.0 into 0.0
     coef = -pt.vvs / (TWO_PI * pt.s) if pt.has_perp else 0.0
     for i in range(pt.n):
-        pw[i] = coef * e_perp[i] + 0.0
+        pw[i] = coef * pt.e_perp[i] + 0.0
     return finite_pair(gv, pv, pt.m, gw, pw, pt.n)
 
 
@@ -874,17 +869,14 @@ def expected_coarse_grad_point(object v, object w, object v_star, object w_star,
     """analytic.expected_coarse_grad's (grad_v, grad_w) for the window code
     (STE_CODES) at one point ready for C; None otherwise."""
     cdef point_t pt
-    cdef double w_hat[POINT_MAX_N]
-    cdef double ws_hat[POINT_MAX_N]
-    cdef double e_perp[POINT_MAX_N]
     cdef double *pv
     cdef double *pw
-    if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
+    if not point_of((v, w, v_star, w_star), &pt):
         return None
     gv = new_vector(pt.m, &pv)
     gw = new_vector(pt.n, &pw)
     grad_v(&pt, pv)
-    expected_grad_w(code, &pt, w_hat, ws_hat, e_perp, pw)
+    expected_grad_w(code, &pt, pw)
     return finite_pair(gv, pv, pt.m, gw, pw, pt.n)
 
 
@@ -893,16 +885,13 @@ def coarse_grad_cosine_point(object v, object w, object v_star, object w_star, i
     """analytic.coarse_grad_cosine for the window code at one point ready for
     C; None otherwise."""
     cdef point_t pt
-    cdef double w_hat[POINT_MAX_N]
-    cdef double ws_hat[POINT_MAX_N]
-    cdef double e_perp[POINT_MAX_N]
     cdef double gw[POINT_MAX_N]
     cdef double gw_unit[POINT_MAX_N]
     cdef double top = 0.0, t, a, b, sign, gw_norm, c
     cdef int e
     cdef int64_t i
     cdef bint any_perp = False
-    if not point_of((v, w, v_star, w_star), &pt, w_hat, ws_hat, e_perp):
+    if not point_of((v, w, v_star, w_star), &pt):
         return None
     # as coarse_grad_cosine: v and v* scaled by a power of two that brings
     # their largest entry into [1/2, 1) (exact), so that no square or product
@@ -919,14 +908,14 @@ def coarse_grad_cosine_point(object v, object w, object v_star, object w_star, i
         pt.vvs += a * b
         pt.ov += a
         pt.os += b
-    expected_grad_w(code, &pt, w_hat, ws_hat, e_perp, gw)
+    expected_grad_w(code, &pt, gw)
     # df/dw points along -sign(v'v*) e_perp
     sign = 1.0 if pt.vvs > 0.0 else (-1.0 if pt.vvs < 0.0 else 0.0)
     gw_norm = norm_unit(gw, pt.n, gw_unit)
     c = 0.0
     for i in range(pt.n):
-        any_perp = any_perp or (-sign * e_perp[i] != 0.0)
-        c += gw_unit[i] * (-sign * e_perp[i])
+        any_perp = any_perp or (-sign * pt.e_perp[i] != 0.0)
+        c += gw_unit[i] * (-sign * pt.e_perp[i])
     if not (gw_norm > 0.0 and any_perp):
         c = 0.0
     return _float64(-1.0 if c < -1.0 else (1.0 if c > 1.0 else c))
